@@ -1,0 +1,380 @@
+//! Durable JetStream pull consumers with an inbox and dead letters.
+//!
+//! For each message: one transaction inserts `(consumer, event_id)` into the inbox (`ON CONFLICT
+//! DO NOTHING`) and runs the handler; commit, then ack. A redelivered event finds its inbox row
+//! and changes nothing. A failing handler rolls back and the message is NAKed with exponential
+//! backoff; after `max_attempts` deliveries (or at once for a permanent error) it is written to
+//! the dead-letter table and acknowledged, so the consumer keeps going. [`Consumer::replay`]
+//! runs a dead letter through the same path once the cause is fixed.
+
+use crate::{Bus, BusError};
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use ordo_config::ConsumerConfig;
+use ordo_events::{Context, headers};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// An event as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Subject without namespace, e.g. `ordo.payment.v1.succeeded`.
+    pub subject: String,
+    pub event_id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub headers: HeaderMap,
+    pub payload: Bytes,
+    /// 1 for the first delivery.
+    pub attempt: u32,
+}
+
+impl Delivery {
+    pub fn decode<E: ordo_events::Event>(&self) -> Result<E, HandlerError> {
+        E::decode(self.payload.as_ref()).map_err(|e| HandlerError::Permanent(format!("decode {}: {e}", self.subject)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying (database busy, another service not ready, out-of-order event).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help (undecodable payload): dead-letter at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        HandlerError::Transient(format!("database: {e}"))
+    }
+}
+
+/// The effect of an event. Runs inside the inbox transaction: write only through `tx`.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Delivery,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// What to consume and how.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, unique per service and purpose, e.g. `order_payment_events`.
+    pub name: String,
+    /// The context whose stream holds the events.
+    pub context: Context,
+    /// Subject filter without namespace, e.g. `ordo.payment.v1.>`.
+    pub filter: String,
+    /// The service schema holding inbox and dead letters.
+    pub schema: String,
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Retrying,
+    DeadLettered,
+}
+
+pub struct Consumer<H> {
+    spec: ConsumerSpec,
+    cfg: ConsumerConfig,
+    pool: PgPool,
+    bus: Bus,
+    handler: Arc<H>,
+}
+
+impl<H> std::fmt::Debug for Consumer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Consumer<H> {
+    pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, pool: PgPool, bus: Bus, handler: H) -> Self {
+        Consumer { spec, cfg, pool, bus, handler: Arc::new(handler) }
+    }
+
+    async fn pull_consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+        let stream = self
+            .bus
+            .jetstream()
+            .get_stream(self.bus.stream_name(self.spec.context))
+            .await
+            .map_err(BusError::js)?;
+        let config = pull::Config {
+            durable_name: Some(self.spec.name.clone()),
+            filter_subject: self.bus.subject(&self.spec.filter),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            // Unlimited on the server: this runner dead-letters after `max_attempts` itself, so a
+            // crash loop never silently drops an event.
+            max_deliver: -1,
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        stream.get_or_create_consumer(&self.spec.name, config).await.map_err(BusError::js)
+    }
+
+    /// Consume forever (re-subscribing after errors).
+    pub async fn run(self) {
+        let concurrency = self.cfg.concurrency.max(1) as usize;
+        loop {
+            let consumer = match self.pull_consumer().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, consumer = %self.spec.name, "cannot bind consumer; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(self.cfg.batch_size.max(1) as usize)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await;
+            let messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, consumer = %self.spec.name, "cannot pull; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            messages
+                .for_each_concurrent(concurrency, |m| async {
+                    match m {
+                        Ok(msg) => {
+                            let _ = self.process(msg).await;
+                        }
+                        Err(e) => tracing::warn!(error = %e, consumer = %self.spec.name, "pull error"),
+                    }
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Handle one JetStream message end to end (inbox, handler, ack/nak/dead letter).
+    pub async fn process(&self, msg: jetstream::Message) -> Outcome {
+        let attempt = msg.info().map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX)).unwrap_or(1);
+        let subject = self.bus.local_subject(msg.subject.as_str()).to_owned();
+        let span = tracing::info_span!(
+            "ordo.consume",
+            consumer = %self.spec.name,
+            subject = %subject,
+            event_id = tracing::field::Empty,
+            attempt,
+            outcome = tracing::field::Empty
+        );
+        ordo_telemetry::set_parent_from_nats(&span, msg.headers.as_ref());
+        let outcome = async {
+            let delivery = match delivery_from(&msg, subject, attempt) {
+                Ok(d) => d,
+                Err(reason) => {
+                    let raw = Delivery {
+                        subject: self.bus.local_subject(msg.subject.as_str()).to_owned(),
+                        event_id: Uuid::nil(),
+                        tenant_id: None,
+                        headers: msg.headers.clone().unwrap_or_default(),
+                        payload: msg.payload.clone(),
+                        attempt,
+                    };
+                    return self.dead_letter(&msg, &raw, &reason).await;
+                }
+            };
+            tracing::Span::current().record("event_id", tracing::field::display(delivery.event_id));
+            match self.apply(&delivery, None).await {
+                Ok(applied) => {
+                    if let Err(e) = msg.ack().await {
+                        // The effect is committed; a redelivery will be a no-op.
+                        tracing::warn!(error = %e, "ack failed");
+                    }
+                    if applied { Outcome::Applied } else { Outcome::Duplicate }
+                }
+                Err(HandlerError::Permanent(reason)) => self.dead_letter(&msg, &delivery, &reason).await,
+                Err(HandlerError::Transient(reason)) if attempt >= self.cfg.max_attempts => {
+                    self.dead_letter(&msg, &delivery, &reason).await
+                }
+                Err(HandlerError::Transient(reason)) => {
+                    let delay = self.backoff(attempt);
+                    tracing::info!(%reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
+                    if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                        tracing::warn!(error = %e, "nak failed");
+                    }
+                    Outcome::Retrying
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("outcome", tracing::field::debug(outcome));
+        metrics::counter!("ordo_consumer_events_total", "consumer" => self.spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+        outcome
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ms = self.cfg.backoff_initial_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        Duration::from_millis(ms.min(self.cfg.backoff_max_ms))
+    }
+
+    /// The inbox transaction: Ok(true) applied, Ok(false) duplicate. With `replayed` set, the
+    /// dead letter is marked replayed in the same transaction.
+    async fn apply(&self, d: &Delivery, replayed: Option<Uuid>) -> Result<bool, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "insert into {}.inbox (consumer, event_id, subject) values ($1, $2, $3) on conflict do nothing",
+            self.spec.schema
+        )))
+        .bind(&self.spec.name)
+        .bind(d.event_id)
+        .bind(&d.subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            self.handler.handle(&mut tx, d).await?;
+        }
+        if let Some(id) = replayed {
+            sqlx::query(AssertSqlSafe(format!(
+                "update {}.dead_letters set replayed_at = now(), replay_error = null where id = $1",
+                self.spec.schema
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn dead_letter(&self, msg: &jetstream::Message, d: &Delivery, reason: &str) -> Outcome {
+        tracing::error!(%reason, attempts = d.attempt, "event dead-lettered");
+        let headers_json = headers_to_json(&d.headers);
+        let result = sqlx::query(AssertSqlSafe(format!(
+            "insert into {}.dead_letters (id, consumer, subject, event_id, headers, payload, error, attempts)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            self.spec.schema
+        )))
+        .bind(Uuid::now_v7())
+        .bind(&self.spec.name)
+        .bind(&d.subject)
+        .bind((!d.event_id.is_nil()).then_some(d.event_id))
+        .bind(headers_json)
+        .bind(d.payload.as_ref())
+        .bind(reason)
+        .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => {
+                if let Err(e) = msg.ack().await {
+                    tracing::warn!(error = %e, "ack after dead letter failed");
+                }
+                Outcome::DeadLettered
+            }
+            Err(e) => {
+                // Not recorded: leave it to JetStream to redeliver rather than lose it.
+                tracing::error!(error = %e, "dead letter not written; the event will be redelivered");
+                let _ = msg.ack_with(AckKind::Nak(Some(self.backoff(d.attempt)))).await;
+                Outcome::Retrying
+            }
+        }
+    }
+
+    /// Run a dead letter through the handler again (inbox semantics kept). On success it is
+    /// marked replayed in the same transaction; on failure the error is recorded.
+    #[tracing::instrument(name = "ordo.replay_dead_letter", skip(self), fields(consumer = %self.spec.name))]
+    pub async fn replay(&self, dead_letter_id: Uuid) -> Result<Outcome, BusError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select subject, event_id, headers, payload, attempts from {}.dead_letters
+             where id = $1 and consumer = $2 and replayed_at is null",
+            self.spec.schema
+        )))
+        .bind(dead_letter_id)
+        .bind(&self.spec.name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| BusError::Event(format!("no pending dead letter {dead_letter_id}")))?;
+        let headers_json: serde_json::Value = row.try_get("headers")?;
+        let headers = headers_from_json(&headers_json);
+        let event_id: Option<Uuid> = row.try_get("event_id")?;
+        let event_id = event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
+        let payload: Vec<u8> = row.try_get("payload")?;
+        let d = Delivery {
+            subject: row.try_get("subject")?,
+            event_id,
+            tenant_id: header_uuid(&headers, headers::TENANT),
+            headers,
+            payload: payload.into(),
+            attempt: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0) + 1,
+        };
+        match self.apply(&d, Some(dead_letter_id)).await {
+            Ok(true) => Ok(Outcome::Applied),
+            Ok(false) => Ok(Outcome::Duplicate),
+            Err(e) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "update {}.dead_letters set replay_error = $2 where id = $1",
+                    self.spec.schema
+                )))
+                .bind(dead_letter_id)
+                .bind(e.to_string())
+                .execute(&self.pool)
+                .await?;
+                Err(BusError::Event(format!("replay failed: {e}")))
+            }
+        }
+    }
+}
+
+fn header_uuid(h: &HeaderMap, name: &str) -> Option<Uuid> {
+    h.get(name).and_then(|v| Uuid::parse_str(v.as_str()).ok())
+}
+
+fn delivery_from(msg: &jetstream::Message, subject: String, attempt: u32) -> Result<Delivery, String> {
+    let h = msg.headers.clone().unwrap_or_default();
+    let event_id = header_uuid(&h, headers::MSG_ID).ok_or_else(|| format!("{subject}: no UUID in {}", headers::MSG_ID))?;
+    Ok(Delivery {
+        subject,
+        event_id,
+        tenant_id: header_uuid(&h, headers::TENANT),
+        headers: h,
+        payload: msg.payload.clone(),
+        attempt,
+    })
+}
+
+fn headers_to_json(h: &HeaderMap) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (k, values) in h.iter() {
+        if let Some(v) = values.first() {
+            map.insert(k.to_string(), serde_json::Value::String(v.as_str().to_owned()));
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+fn headers_from_json(v: &serde_json::Value) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(map) = v.as_object() {
+        for (k, v) in map {
+            if let Some(s) = v.as_str() {
+                h.insert(k.as_str(), s);
+            }
+        }
+    }
+    h
+}

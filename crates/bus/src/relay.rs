@@ -1,0 +1,189 @@
+//! The outbox relay: publishes committed outbox rows to JetStream.
+//!
+//! One cycle takes up to `batch_size` unpublished rows with `FOR UPDATE SKIP LOCKED` (so replicas
+//! never take the same rows), sends them all (several publishes in flight, order kept on the one
+//! connection), waits for JetStream's acks, and marks only the acknowledged rows published. If the
+//! relay dies mid-cycle its transaction rolls back and the rows are published again later; the
+//! `Nats-Msg-Id` header lets JetStream drop the duplicate and consumers' inboxes drop any rest.
+//! The relay sleeps until a commit NOTIFYs it, polling only as a fallback.
+
+use crate::{Bus, BusError};
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use futures::future::join_all;
+use ordo_config::OutboxConfig;
+use ordo_events::headers;
+use sqlx::postgres::PgListener;
+use sqlx::{AssertSqlSafe, PgPool, Row};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    schema: String,
+    batch_size: i64,
+    poll: Duration,
+    select_sql: String,
+    mark_sql: String,
+    purge_sql: String,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, bus: Bus, schema: &str, cfg: &OutboxConfig) -> Relay {
+        Relay {
+            pool,
+            bus,
+            schema: schema.to_owned(),
+            batch_size: i64::from(cfg.batch_size.max(1)),
+            poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
+            select_sql: format!(
+                "select id, subject, headers, payload, extract(epoch from now() - created_at)::float8 as lag
+                 from {schema}.outbox where published_at is null
+                 order by id limit $1 for update skip locked"
+            ),
+            mark_sql: format!("update {schema}.outbox set published_at = now() where id = any($1)"),
+            purge_sql: format!(
+                "delete from {schema}.outbox where id in (select id from {schema}.outbox
+                 where published_at < now() - interval '24 hours' limit 10000)"
+            ),
+        }
+    }
+
+    pub fn channel(&self) -> String {
+        format!("ordo_outbox_{}", self.schema)
+    }
+
+    /// Run forever: drain, then wait for a NOTIFY or the poll interval.
+    pub async fn run(self) {
+        let mut listener = self.listen().await;
+        let mut last_purge = Instant::now();
+        loop {
+            let mut failures = 0u32;
+            loop {
+                match self.publish_batch().await {
+                    Ok(n) if (n as i64) < self.batch_size => break,
+                    Ok(_) => failures = 0,
+                    Err(e) => {
+                        failures += 1;
+                        tracing::warn!(error = %e, schema = %self.schema, "outbox relay cycle failed");
+                        let backoff = Duration::from_millis(100u64 << failures.min(6));
+                        tokio::time::sleep(backoff.min(self.poll)).await;
+                        if failures > 3 {
+                            break;
+                        }
+                    }
+                }
+            }
+            if last_purge.elapsed() > Duration::from_secs(60) {
+                last_purge = Instant::now();
+                if let Err(e) = sqlx::query(AssertSqlSafe(self.purge_sql.clone())).execute(&self.pool).await {
+                    tracing::warn!(error = %e, "outbox purge failed");
+                }
+            }
+            self.wait(&mut listener).await;
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        match PgListener::connect_with(&self.pool).await {
+            Ok(mut l) => match l.listen(&self.channel()).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN failed; the relay polls");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no listener connection; the relay polls");
+                None
+            }
+        }
+    }
+
+    async fn wait(&self, listener: &mut Option<PgListener>) {
+        match listener {
+            Some(l) => {
+                match tokio::time::timeout(self.poll, l.recv()).await {
+                    Ok(Ok(_)) => while l.next_buffered().is_some() {},
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "listener lost; reconnecting");
+                        *listener = None;
+                    }
+                    Err(_) => {} // poll interval elapsed
+                }
+            }
+            None => {
+                tokio::time::sleep(self.poll).await;
+                *listener = self.listen().await;
+            }
+        }
+    }
+
+    /// One cycle; returns how many rows it published.
+    #[tracing::instrument(name = "outbox.relay_batch", skip(self), fields(schema = %self.schema, published))]
+    pub async fn publish_batch(&self) -> Result<usize, BusError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(AssertSqlSafe(self.select_sql.clone()))
+            .bind(self.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let js = self.bus.jetstream();
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut max_lag = 0f64;
+        for row in &rows {
+            let id: Uuid = row.try_get("id")?;
+            let subject: String = row.try_get("subject")?;
+            let stored: serde_json::Value = row.try_get("headers")?;
+            let payload: Vec<u8> = row.try_get("payload")?;
+            max_lag = max_lag.max(row.try_get::<f64, _>("lag").unwrap_or(0.0));
+            let mut h = HeaderMap::new();
+            h.insert(headers::MSG_ID, id.to_string().as_str());
+            if let Some(map) = stored.as_object() {
+                for (k, v) in map {
+                    if let Some(v) = v.as_str() {
+                        h.insert(k.as_str(), v);
+                    }
+                }
+            }
+            let msg = PublishMessage::build().payload(payload.into()).headers(h);
+            match js.send_publish(self.bus.subject(&subject), msg).await {
+                Ok(ack) => pending.push((id, ack)),
+                Err(e) => {
+                    // Stop sending; what was sent is still awaited and marked.
+                    tracing::warn!(error = %e, %subject, "publish failed");
+                    break;
+                }
+            }
+        }
+        let (ids, acks): (Vec<Uuid>, Vec<_>) = pending.into_iter().unzip();
+        let results = join_all(acks.into_iter().map(|a| a.into_future())).await;
+        let acked: Vec<Uuid> = ids
+            .into_iter()
+            .zip(results)
+            .filter_map(|(id, r)| match r {
+                Ok(_) => Some(id),
+                Err(e) => {
+                    tracing::warn!(error = %e, event_id = %id, "no JetStream ack; will retry");
+                    None
+                }
+            })
+            .collect();
+        if !acked.is_empty() {
+            sqlx::query(AssertSqlSafe(self.mark_sql.clone())).bind(&acked).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        metrics::counter!("ordo_outbox_published_total", "schema" => self.schema.clone()).increment(acked.len() as u64);
+        metrics::histogram!("ordo_outbox_lag_seconds", "schema" => self.schema.clone()).record(max_lag);
+        tracing::Span::current().record("published", acked.len());
+        if acked.len() < rows.len() {
+            return Err(BusError::JetStream(format!("{} of {} events not acknowledged", rows.len() - acked.len(), rows.len())));
+        }
+        Ok(acked.len())
+    }
+}

@@ -1,0 +1,243 @@
+//! Typed configuration for ordo services: defaults, then an optional TOML file (`ORDO_CONFIG`),
+//! then environment variables `ORDO_<SECTION>__<KEY>` (e.g. `ORDO_DATABASE__URL`,
+//! `ORDO_HTTP__PORT`). Secrets are wrapped in [`Secret`], which never prints its value.
+//!
+//! ```
+//! use ordo_config::{Secret, ServiceConfig};
+//! let cfg = ServiceConfig::defaults("order", 8080);
+//! assert_eq!(cfg.http.port, 8080);
+//! let s = Secret::new("hunter2".to_string());
+//! assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+//! ```
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+use std::fmt;
+
+/// A value that must not appear in logs: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    /// The only way to read the value; grep for it in reviews.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Secret<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
+    }
+}
+
+/// Serialises as the real value so that defaults can pass through figment; never log a
+/// serialised config.
+impl<T: Serialize> Serialize for Secret<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest accepted request body; larger ones get 413.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL of the service's own role (never the owner or a superuser).
+    pub url: Secret<String>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Prefix for stream names and subjects; empty in production, unique per test.
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyConfig {
+    /// `kid` the key answers to; a token without `kid` may use a key without one.
+    pub kid: Option<String>,
+    /// Algorithm, e.g. `RS256`, `ES256`, `EdDSA`.
+    pub algorithm: String,
+    pub pem: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Allow-list of JWT algorithms; anything else is refused before verification.
+    pub algorithms: Vec<String>,
+    /// Shared secret for HS256/384/512 (only if such an algorithm is allowed).
+    pub hs_secret: Option<Secret<String>>,
+    pub public_keys: Vec<PublicKeyConfig>,
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_secs: u64,
+    /// Name of the claim that holds the tenant id (a UUID).
+    pub tenant_claim: String,
+    /// Name of the claim that holds the role (`customer` or `admin`).
+    pub role_claim: String,
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `json` (default) or `pretty` for people reading a terminal.
+    pub log_format: String,
+    /// `tracing` filter, e.g. `info,sqlx=warn`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    pub batch_size: u32,
+    /// Fallback poll when no NOTIFY arrives.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Attempts before an event is dead-lettered.
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub batch_size: u32,
+    /// Messages handled concurrently per consumer.
+    pub concurrency: u32,
+}
+
+/// The sections every service has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub service: String,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub auth: AuthConfig,
+    pub telemetry: TelemetryConfig,
+    pub outbox: OutboxConfig,
+    pub consumer: ConsumerConfig,
+}
+
+impl ServiceConfig {
+    /// Local-development defaults for service `name` (role `ordo_<name>`, database `ordo`).
+    pub fn defaults(name: &str, port: u16) -> ServiceConfig {
+        ServiceConfig {
+            service: name.to_owned(),
+            http: HttpConfig { host: "127.0.0.1".into(), port, body_limit_bytes: 256 * 1024 },
+            database: DatabaseConfig {
+                url: Secret::new(format!("postgres://ordo_{name}@127.0.0.1:5432/ordo")),
+                max_connections: 10,
+                min_connections: 0,
+                acquire_timeout_ms: 3_000,
+            },
+            nats: NatsConfig { url: "nats://127.0.0.1:4222".into(), namespace: String::new() },
+            auth: AuthConfig {
+                issuer: "https://auth.ordo.local/".into(),
+                audience: "ordo".into(),
+                algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+                hs_secret: None,
+                public_keys: vec![],
+                jwks_url: None,
+                jwks_refresh_secs: 300,
+                tenant_claim: "tenant_id".into(),
+                role_claim: "role".into(),
+                leeway_secs: 30,
+            },
+            telemetry: TelemetryConfig { log_format: "json".into(), filter: "info".into() },
+            outbox: OutboxConfig { batch_size: 256, poll_interval_ms: 1_000 },
+            consumer: ConsumerConfig {
+                max_attempts: 5,
+                backoff_initial_ms: 200,
+                backoff_max_ms: 30_000,
+                batch_size: 64,
+                concurrency: 16,
+            },
+        }
+    }
+}
+
+/// Load `T`: `defaults`, then the TOML file named by `ORDO_CONFIG` (if set), then `ORDO_*`
+/// environment variables (`__` separates sections).
+pub fn load<T: Serialize + DeserializeOwned>(defaults: T) -> Result<T, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(defaults));
+    if let Ok(path) = std::env::var("ORDO_CONFIG") {
+        if !std::path::Path::new(&path).exists() {
+            return Err(ConfigError(format!("ORDO_CONFIG points to {path}, which does not exist")));
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    fig.merge(Env::prefixed("ORDO_").ignore(&["CONFIG"]).split("__"))
+        .extract()
+        .map_err(|e| ConfigError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print_even_inside_structs() {
+        let cfg = ServiceConfig::defaults("order", 1);
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("postgres://"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn env_and_file_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ordo.toml", "[http]\nport = 9999\n[consumer]\nmax_attempts = 7\n")?;
+            jail.set_env("ORDO_CONFIG", "ordo.toml");
+            jail.set_env("ORDO_HTTP__PORT", "7000");
+            jail.set_env("ORDO_DATABASE__URL", "postgres://x@y/z");
+            let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
+            assert_eq!(cfg.http.port, 7000);
+            assert_eq!(cfg.consumer.max_attempts, 7);
+            assert_eq!(cfg.database.url.expose(), "postgres://x@y/z");
+            jail.set_env("ORDO_HTTP__PORTT", "1");
+            assert!(load(ServiceConfig::defaults("order", 1)).is_err(), "unknown keys are refused");
+            Ok(())
+        });
+    }
+}

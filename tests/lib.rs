@@ -1,0 +1,1 @@
+//! Black-box tests live in `platform/` (and per service folders as they come); see README.
