@@ -19,7 +19,12 @@ fn main() {
         for f in files {
             let name = f.file_name().unwrap().to_string_lossy().to_string();
             let abs = f.canonicalize().unwrap();
-            writeln!(out, "    ({folder:?}, {name:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+            writeln!(
+                out,
+                "    ({folder:?}, {name:?}, include_str!({:?})),",
+                abs.display().to_string()
+            )
+            .unwrap();
         }
     }
     out.push_str("];\n");

@@ -56,7 +56,12 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 4] = [Context::Order, Context::Payment, Context::Delivery, Context::Notification];
+    pub const ALL: [Context; 4] = [
+        Context::Order,
+        Context::Payment,
+        Context::Delivery,
+        Context::Notification,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -150,7 +155,11 @@ pub mod rpc {
 
 /// NATS header names carried by every published event.
 pub mod headers {
+    /// JetStream's de-duplication id; the relay sets it to the event id.
     pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// The event id consumers record in their inbox (same value as `Nats-Msg-Id` when published
+    /// by a relay; kept separate so inbox de-duplication never depends on the broker's window).
+    pub const EVENT_ID: &str = "Ordo-Event-Id";
     pub const EVENT_TYPE: &str = "Ordo-Event-Type";
     pub const TENANT: &str = "Ordo-Tenant";
     pub const TRACEPARENT: &str = "traceparent";
@@ -164,7 +173,11 @@ pub struct Metadata;
 impl Metadata {
     /// A fresh envelope: new UUIDv7 id, now, schema version of `E`. The correlation id defaults
     /// to the event id; set `causation_id`/`correlation_id` when another event caused this one.
-    pub fn new<E: Event>(tenant_id: &str, aggregate_id: &str, aggregate_version: u64) -> EventMetadata {
+    pub fn new<E: Event>(
+        tenant_id: &str,
+        aggregate_id: &str,
+        aggregate_version: u64,
+    ) -> EventMetadata {
         let id = uuid::Uuid::now_v7().to_string();
         EventMetadata {
             event_id: id.clone(),
@@ -212,5 +225,8 @@ pub fn decode<E: Message + Default>(bytes: &[u8]) -> Result<E, prost::DecodeErro
 
 /// Money in the wire form.
 pub fn money(amount_minor: i64, currency: &str) -> common::v1::Money {
-    common::v1::Money { amount_minor, currency: currency.to_owned() }
+    common::v1::Money {
+        amount_minor,
+        currency: currency.to_owned(),
+    }
 }

@@ -53,7 +53,10 @@ fn fixture(all: &BTreeMap<String, DescriptorProto>, name: &str, depth: u32) -> V
                     buf.extend_from_slice(s.as_bytes());
                 }
                 Type::Int64 | Type::Uint64 | Type::Int32 | Type::Uint32 => {
-                    assert!(f.label() != Label::Repeated, "packed scalars not supported by the fixture");
+                    assert!(
+                        f.label() != Label::Repeated,
+                        "packed scalars not supported by the fixture"
+                    );
                     encode_key(n, WireType::Varint, &mut buf);
                     encode_varint(v, &mut buf);
                 }
@@ -76,7 +79,9 @@ fn fixture(all: &BTreeMap<String, DescriptorProto>, name: &str, depth: u32) -> V
 }
 
 fn roundtrip<M: Message + Default>(bytes: &[u8]) -> Vec<u8> {
-    M::decode(bytes).unwrap_or_else(|e| panic!("decode: {e}")).encode_to_vec()
+    M::decode(bytes)
+        .unwrap_or_else(|e| panic!("decode: {e}"))
+        .encode_to_vec()
 }
 
 type Check = fn(&[u8]) -> Vec<u8>;
@@ -105,16 +110,26 @@ fn every_message_keeps_its_wire_form() {
         "ordo.notification.v1": NotificationSent, NotificationFailed;
     };
     let money_name = ".ordo.common.v1.Money";
-    let ours: Vec<&String> = all.keys().filter(|k| k.starts_with(".ordo.") && *k != money_name).collect();
+    let ours: Vec<&String> = all
+        .keys()
+        .filter(|k| k.starts_with(".ordo.") && *k != money_name)
+        .collect();
     for name in &ours {
-        assert!(rust_types.contains_key(*name), "{name} is missing from this test's list");
+        assert!(
+            rust_types.contains_key(*name),
+            "{name} is missing from this test's list"
+        );
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden");
     let bless = std::env::var("ORDO_BLESS").is_ok();
     let mut missing = Vec::new();
     for (name, check) in &rust_types {
         let fresh = fixture(&all, name, 0);
-        assert_eq!(check(&fresh), fresh, "{name}: the Rust type disagrees with its descriptor");
+        assert_eq!(
+            check(&fresh),
+            fresh,
+            "{name}: the Rust type disagrees with its descriptor"
+        );
         let path = dir.join(format!("{}.hex", name.trim_start_matches('.')));
         match std::fs::read_to_string(&path) {
             Ok(hex) => {
@@ -130,7 +145,10 @@ fn every_message_keeps_its_wire_form() {
             Err(_) => missing.push(path.display().to_string()),
         }
     }
-    assert!(missing.is_empty(), "golden files missing (run once with ORDO_BLESS=1 and commit): {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "golden files missing (run once with ORDO_BLESS=1 and commit): {missing:?}"
+    );
     // Money has its own golden too (it is inside nearly every event).
     let money = fixture(&all, money_name, 0);
     assert_eq!(roundtrip::<common::v1::Money>(&money), money);
@@ -143,10 +161,22 @@ fn subjects_follow_the_naming_rule() {
         assert_eq!(parts.len(), 4, "{s}");
         assert_eq!((parts[0], parts[2]), ("ordo", "v1"), "{s}");
         assert!(Context::ALL.iter().any(|c| c.as_str() == parts[1]), "{s}");
-        assert!(parts[3].chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        assert!(
+            parts[3].chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{s}"
+        );
     }
-    for r in [rpc::PAYMENT_CREATE_SESSION, rpc::DELIVERY_DOWNLOAD_LINKS, rpc::DELIVERY_CREATE_SHIPMENT] {
-        assert!(Context::ALL.iter().all(|c| !r.starts_with(c.subjects().trim_end_matches('>'))), "{r} would be captured by a stream");
+    for r in [
+        rpc::PAYMENT_CREATE_SESSION,
+        rpc::DELIVERY_DOWNLOAD_LINKS,
+        rpc::DELIVERY_CREATE_SHIPMENT,
+    ] {
+        assert!(
+            Context::ALL
+                .iter()
+                .all(|c| !r.starts_with(c.subjects().trim_end_matches('>'))),
+            "{r} would be captured by a stream"
+        );
     }
     assert_eq!(<OrderPaid as Event>::SUBJECT, "ordo.order.v1.paid");
     assert_eq!(<OrderPaid as Event>::CONTEXT.stream(), "ORDO_ORDER");
@@ -160,7 +190,12 @@ fn metadata_envelope_links_causes() {
     assert_eq!(effect.correlation_id, cause.correlation_id);
     assert_eq!(effect.tenant_id, "t-1");
     assert_eq!(effect.event_type, "ordo.order.v1.paid");
-    assert_eq!(uuid::Uuid::parse_str(&effect.event_id).unwrap().get_version_num(), 7);
+    assert_eq!(
+        uuid::Uuid::parse_str(&effect.event_id)
+            .unwrap()
+            .get_version_num(),
+        7
+    );
     assert_ne!(effect.event_id, cause.event_id);
 }
 
@@ -169,5 +204,8 @@ fn to_hex(b: &[u8]) -> String {
 }
 
 fn from_hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }

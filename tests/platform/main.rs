@@ -1,1 +1,16 @@
+//! Platform tests: outbox/relay, inbox, dead letters, RLS, roles, JWT, tracing, migrations and
+//! the services' operational endpoints — against the real PostgreSQL and NATS, each test with its
+//! own database and streams.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
+mod dead_letters;
+mod inbox;
+mod jwt;
+mod migrations;
+mod outbox;
+mod rls;
+mod roles;
+mod services;
+mod trace_context;

@@ -36,7 +36,8 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn decode<E: ordo_events::Event>(&self) -> Result<E, HandlerError> {
-        E::decode(self.payload.as_ref()).map_err(|e| HandlerError::Permanent(format!("decode {}: {e}", self.subject)))
+        E::decode(self.payload.as_ref())
+            .map_err(|e| HandlerError::Permanent(format!("decode {}: {e}", self.subject)))
     }
 }
 
@@ -97,13 +98,27 @@ pub struct Consumer<H> {
 
 impl<H> std::fmt::Debug for Consumer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("Consumer")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
     }
 }
 
 impl<H: Handler> Consumer<H> {
-    pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, pool: PgPool, bus: Bus, handler: H) -> Self {
-        Consumer { spec, cfg, pool, bus, handler: Arc::new(handler) }
+    pub fn new(
+        spec: ConsumerSpec,
+        cfg: ConsumerConfig,
+        pool: PgPool,
+        bus: Bus,
+        handler: H,
+    ) -> Self {
+        Consumer {
+            spec,
+            cfg,
+            pool,
+            bus,
+            handler: Arc::new(handler),
+        }
     }
 
     async fn pull_consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
@@ -124,7 +139,10 @@ impl<H: Handler> Consumer<H> {
             max_ack_pending: 10_000,
             ..Default::default()
         };
-        stream.get_or_create_consumer(&self.spec.name, config).await.map_err(BusError::js)
+        stream
+            .get_or_create_consumer(&self.spec.name, config)
+            .await
+            .map_err(BusError::js)
     }
 
     /// Consume forever (re-subscribing after errors).
@@ -160,7 +178,9 @@ impl<H: Handler> Consumer<H> {
                         Ok(msg) => {
                             let _ = self.process(msg).await;
                         }
-                        Err(e) => tracing::warn!(error = %e, consumer = %self.spec.name, "pull error"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, consumer = %self.spec.name, "pull error")
+                        }
                     }
                 })
                 .await;
@@ -170,7 +190,10 @@ impl<H: Handler> Consumer<H> {
 
     /// Handle one JetStream message end to end (inbox, handler, ack/nak/dead letter).
     pub async fn process(&self, msg: jetstream::Message) -> Outcome {
-        let attempt = msg.info().map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX)).unwrap_or(1);
+        let attempt = msg
+            .info()
+            .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+            .unwrap_or(1);
         let subject = self.bus.local_subject(msg.subject.as_str()).to_owned();
         let span = tracing::info_span!(
             "ordo.consume",
@@ -227,7 +250,10 @@ impl<H: Handler> Consumer<H> {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let ms = self.cfg.backoff_initial_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        let ms = self
+            .cfg
+            .backoff_initial_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
         Duration::from_millis(ms.min(self.cfg.backoff_max_ms))
     }
 
@@ -289,7 +315,9 @@ impl<H: Handler> Consumer<H> {
             Err(e) => {
                 // Not recorded: leave it to JetStream to redeliver rather than lose it.
                 tracing::error!(error = %e, "dead letter not written; the event will be redelivered");
-                let _ = msg.ack_with(AckKind::Nak(Some(self.backoff(d.attempt)))).await;
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(self.backoff(d.attempt))))
+                    .await;
                 Outcome::Retrying
             }
         }
@@ -312,7 +340,8 @@ impl<H: Handler> Consumer<H> {
         let headers_json: serde_json::Value = row.try_get("headers")?;
         let headers = headers_from_json(&headers_json);
         let event_id: Option<Uuid> = row.try_get("event_id")?;
-        let event_id = event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
+        let event_id =
+            event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
         let payload: Vec<u8> = row.try_get("payload")?;
         let d = Delivery {
             subject: row.try_get("subject")?,
@@ -344,9 +373,21 @@ fn header_uuid(h: &HeaderMap, name: &str) -> Option<Uuid> {
     h.get(name).and_then(|v| Uuid::parse_str(v.as_str()).ok())
 }
 
-fn delivery_from(msg: &jetstream::Message, subject: String, attempt: u32) -> Result<Delivery, String> {
+fn delivery_from(
+    msg: &jetstream::Message,
+    subject: String,
+    attempt: u32,
+) -> Result<Delivery, String> {
     let h = msg.headers.clone().unwrap_or_default();
-    let event_id = header_uuid(&h, headers::MSG_ID).ok_or_else(|| format!("{subject}: no UUID in {}", headers::MSG_ID))?;
+    let event_id = header_uuid(&h, headers::EVENT_ID)
+        .or_else(|| header_uuid(&h, headers::MSG_ID))
+        .ok_or_else(|| {
+            format!(
+                "{subject}: no event id in {} or {}",
+                headers::EVENT_ID,
+                headers::MSG_ID
+            )
+        })?;
     Ok(Delivery {
         subject,
         event_id,
@@ -361,7 +402,10 @@ fn headers_to_json(h: &HeaderMap) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for (k, values) in h.iter() {
         if let Some(v) = values.first() {
-            map.insert(k.to_string(), serde_json::Value::String(v.as_str().to_owned()));
+            map.insert(
+                k.to_string(),
+                serde_json::Value::String(v.as_str().to_owned()),
+            );
         }
     }
     serde_json::Value::Object(map)

@@ -46,6 +46,19 @@ impl BusError {
     }
 }
 
+pub use async_nats::Client as NatsClient;
+
+/// Connect a NATS client (named `ordo-<name>`), retrying until the server answers.
+pub async fn connect_client(url: &str, name: &str) -> Result<NatsClient, BusError> {
+    async_nats::ConnectOptions::new()
+        .name(format!("ordo-{name}"))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| BusError::Connect(e.to_string()))
+}
+
 /// A NATS connection with JetStream and ordo's naming rules.
 #[derive(Clone, Debug)]
 pub struct Bus {
@@ -57,20 +70,18 @@ pub struct Bus {
 impl Bus {
     #[tracing::instrument(name = "nats.connect", skip(cfg), fields(url = %cfg.url))]
     pub async fn connect(cfg: &NatsConfig, service: &str) -> Result<Bus, BusError> {
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("ordo-{service}"))
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(&cfg.url)
-            .await
-            .map_err(|e| BusError::Connect(e.to_string()))?;
+        let client = connect_client(&cfg.url, service).await?;
         Ok(Self::from_client(client, &cfg.namespace))
     }
 
     pub fn from_client(client: async_nats::Client, namespace: &str) -> Bus {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(10));
-        Bus { client, js, namespace: namespace.to_owned() }
+        Bus {
+            client,
+            js,
+            namespace: namespace.to_owned(),
+        }
     }
 
     pub fn client(&self) -> &async_nats::Client {
@@ -87,7 +98,11 @@ impl Bus {
 
     /// The subject on the wire: `<namespace>.<subject>` in tests, `<subject>` in production.
     pub fn subject(&self, subject: &str) -> String {
-        if self.namespace.is_empty() { subject.to_owned() } else { format!("{}.{subject}", self.namespace) }
+        if self.namespace.is_empty() {
+            subject.to_owned()
+        } else {
+            format!("{}.{subject}", self.namespace)
+        }
     }
 
     /// Strip the namespace from a wire subject.
@@ -95,7 +110,9 @@ impl Bus {
         if self.namespace.is_empty() {
             return wire;
         }
-        wire.strip_prefix(self.namespace.as_str()).and_then(|s| s.strip_prefix('.')).unwrap_or(wire)
+        wire.strip_prefix(self.namespace.as_str())
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or(wire)
     }
 
     pub fn stream_name(&self, context: Context) -> String {
@@ -119,7 +136,10 @@ impl Bus {
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             };
-            self.js.create_or_update_stream(config).await.map_err(BusError::js)?;
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(BusError::js)?;
         }
         Ok(())
     }

@@ -78,7 +78,10 @@ impl Relay {
             }
             if last_purge.elapsed() > Duration::from_secs(60) {
                 last_purge = Instant::now();
-                if let Err(e) = sqlx::query(AssertSqlSafe(self.purge_sql.clone())).execute(&self.pool).await {
+                if let Err(e) = sqlx::query(AssertSqlSafe(self.purge_sql.clone()))
+                    .execute(&self.pool)
+                    .await
+                {
                     tracing::warn!(error = %e, "outbox purge failed");
                 }
             }
@@ -143,7 +146,9 @@ impl Relay {
             let payload: Vec<u8> = row.try_get("payload")?;
             max_lag = max_lag.max(row.try_get::<f64, _>("lag").unwrap_or(0.0));
             let mut h = HeaderMap::new();
-            h.insert(headers::MSG_ID, id.to_string().as_str());
+            let id_text = id.to_string();
+            h.insert(headers::MSG_ID, id_text.as_str());
+            h.insert(headers::EVENT_ID, id_text.as_str());
             if let Some(map) = stored.as_object() {
                 for (k, v) in map {
                     if let Some(v) = v.as_str() {
@@ -175,14 +180,23 @@ impl Relay {
             })
             .collect();
         if !acked.is_empty() {
-            sqlx::query(AssertSqlSafe(self.mark_sql.clone())).bind(&acked).execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(self.mark_sql.clone()))
+                .bind(&acked)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
-        metrics::counter!("ordo_outbox_published_total", "schema" => self.schema.clone()).increment(acked.len() as u64);
-        metrics::histogram!("ordo_outbox_lag_seconds", "schema" => self.schema.clone()).record(max_lag);
+        metrics::counter!("ordo_outbox_published_total", "schema" => self.schema.clone())
+            .increment(acked.len() as u64);
+        metrics::histogram!("ordo_outbox_lag_seconds", "schema" => self.schema.clone())
+            .record(max_lag);
         tracing::Span::current().record("published", acked.len());
         if acked.len() < rows.len() {
-            return Err(BusError::JetStream(format!("{} of {} events not acknowledged", rows.len() - acked.len(), rows.len())));
+            return Err(BusError::JetStream(format!(
+                "{} of {} events not acknowledged",
+                rows.len() - acked.len(),
+                rows.len()
+            )));
         }
         Ok(acked.len())
     }

@@ -163,14 +163,21 @@ impl ServiceConfig {
     pub fn defaults(name: &str, port: u16) -> ServiceConfig {
         ServiceConfig {
             service: name.to_owned(),
-            http: HttpConfig { host: "127.0.0.1".into(), port, body_limit_bytes: 256 * 1024 },
+            http: HttpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                body_limit_bytes: 256 * 1024,
+            },
             database: DatabaseConfig {
                 url: Secret::new(format!("postgres://ordo_{name}@127.0.0.1:5432/ordo")),
                 max_connections: 10,
                 min_connections: 0,
                 acquire_timeout_ms: 3_000,
             },
-            nats: NatsConfig { url: "nats://127.0.0.1:4222".into(), namespace: String::new() },
+            nats: NatsConfig {
+                url: "nats://127.0.0.1:4222".into(),
+                namespace: String::new(),
+            },
             auth: AuthConfig {
                 issuer: "https://auth.ordo.local/".into(),
                 audience: "ordo".into(),
@@ -183,8 +190,14 @@ impl ServiceConfig {
                 role_claim: "role".into(),
                 leeway_secs: 30,
             },
-            telemetry: TelemetryConfig { log_format: "json".into(), filter: "info".into() },
-            outbox: OutboxConfig { batch_size: 256, poll_interval_ms: 1_000 },
+            telemetry: TelemetryConfig {
+                log_format: "json".into(),
+                filter: "info".into(),
+            },
+            outbox: OutboxConfig {
+                batch_size: 256,
+                poll_interval_ms: 1_000,
+            },
             consumer: ConsumerConfig {
                 max_attempts: 5,
                 backoff_initial_ms: 200,
@@ -202,7 +215,9 @@ pub fn load<T: Serialize + DeserializeOwned>(defaults: T) -> Result<T, ConfigErr
     let mut fig = Figment::from(Serialized::defaults(defaults));
     if let Ok(path) = std::env::var("ORDO_CONFIG") {
         if !std::path::Path::new(&path).exists() {
-            return Err(ConfigError(format!("ORDO_CONFIG points to {path}, which does not exist")));
+            return Err(ConfigError(format!(
+                "ORDO_CONFIG points to {path}, which does not exist"
+            )));
         }
         fig = fig.merge(Toml::file(path));
     }
@@ -227,7 +242,10 @@ mod tests {
     #[test]
     fn env_and_file_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("ordo.toml", "[http]\nport = 9999\n[consumer]\nmax_attempts = 7\n")?;
+            jail.create_file(
+                "ordo.toml",
+                "[http]\nport = 9999\n[consumer]\nmax_attempts = 7\n",
+            )?;
             jail.set_env("ORDO_CONFIG", "ordo.toml");
             jail.set_env("ORDO_HTTP__PORT", "7000");
             jail.set_env("ORDO_DATABASE__URL", "postgres://x@y/z");
@@ -236,7 +254,10 @@ mod tests {
             assert_eq!(cfg.consumer.max_attempts, 7);
             assert_eq!(cfg.database.url.expose(), "postgres://x@y/z");
             jail.set_env("ORDO_HTTP__PORTT", "1");
-            assert!(load(ServiceConfig::defaults("order", 1)).is_err(), "unknown keys are refused");
+            assert!(
+                load(ServiceConfig::defaults("order", 1)).is_err(),
+                "unknown keys are refused"
+            );
             Ok(())
         });
     }

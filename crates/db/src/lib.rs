@@ -55,12 +55,20 @@ pub struct Scope {
 
 impl Scope {
     pub fn new(tenant_id: Uuid, user_id: Option<String>, role: Role) -> Self {
-        Self { tenant_id, user_id, role }
+        Self {
+            tenant_id,
+            user_id,
+            role,
+        }
     }
 
     /// A service worker acting for `tenant_id`.
     pub fn service(tenant_id: Uuid) -> Self {
-        Self { tenant_id, user_id: None, role: Role::Service }
+        Self {
+            tenant_id,
+            user_id: None,
+            role: Role::Service,
+        }
     }
 }
 
@@ -91,7 +99,10 @@ pub async fn set_scope(conn: &mut PgConnection, scope: &Scope) -> Result<(), sql
 
 /// Begin a transaction scoped to `scope`.
 #[tracing::instrument(name = "db.begin_scoped", skip_all, fields(tenant = %scope.tenant_id, role = scope.role.as_str()))]
-pub async fn begin_scoped(pool: &PgPool, scope: &Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin_scoped(
+    pool: &PgPool,
+    scope: &Scope,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     set_scope(&mut tx, scope).await?;
     Ok(tx)

@@ -20,4 +20,4 @@ pub mod totals;
 
 pub use money::{Currency, Money, MoneyError};
 pub use order::{FulfillmentStatus, Order, OrderStatus, PaymentStatus, Trigger};
-pub use totals::{Totals, TaxRate};
+pub use totals::{TaxRate, Totals};

@@ -65,7 +65,10 @@ impl Money {
     /// Build from minor units; negative amounts are clamped by [`Money::try_new`], this
     /// constructor is for amounts known to be valid (literals, sums of valid amounts).
     pub const fn new(amount: u32, currency: Currency) -> Self {
-        Self { amount: amount as i64, currency }
+        Self {
+            amount: amount as i64,
+            currency,
+        }
     }
 
     pub fn try_new(amount: i64, currency: Currency) -> Result<Self, MoneyError> {
@@ -76,7 +79,10 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self { amount: 0, currency }
+        Self {
+            amount: 0,
+            currency,
+        }
     }
 
     pub fn amount(&self) -> i64 {
@@ -101,20 +107,35 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// `self - other`, refusing to go below zero.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow)?;
         Money::try_new(amount, self.currency)
     }
 
     pub fn checked_mul(self, quantity: u32) -> Result<Money, MoneyError> {
-        let amount = self.amount.checked_mul(i64::from(quantity)).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_mul(i64::from(quantity))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// Human form, e.g. `12.99 EUR`, `1500 JPY`.
@@ -152,8 +173,14 @@ mod tests {
         let usd = Currency::parse("USD").unwrap();
         let a = Money::new(100, eur);
         assert_eq!(a.checked_add(Money::new(50, eur)).unwrap().amount(), 150);
-        assert!(matches!(a.checked_add(Money::new(1, usd)), Err(MoneyError::CurrencyMismatch(..))));
-        assert!(matches!(a.checked_sub(Money::new(101, eur)), Err(MoneyError::Negative)));
+        assert!(matches!(
+            a.checked_add(Money::new(1, usd)),
+            Err(MoneyError::CurrencyMismatch(..))
+        ));
+        assert!(matches!(
+            a.checked_sub(Money::new(101, eur)),
+            Err(MoneyError::Negative)
+        ));
         let big = Money::try_new(i64::MAX, eur).unwrap();
         assert_eq!(big.checked_add(a), Err(MoneyError::Overflow));
         assert_eq!(big.checked_mul(2), Err(MoneyError::Overflow));
@@ -162,9 +189,21 @@ mod tests {
 
     #[test]
     fn display_uses_currency_exponent() {
-        assert_eq!(Money::new(1299, Currency::parse("EUR").unwrap()).display(), "12.99 EUR");
-        assert_eq!(Money::new(5, Currency::parse("USD").unwrap()).display(), "0.05 USD");
-        assert_eq!(Money::new(1500, Currency::parse("JPY").unwrap()).display(), "1500 JPY");
-        assert_eq!(Money::new(1500, Currency::parse("KWD").unwrap()).display(), "1.500 KWD");
+        assert_eq!(
+            Money::new(1299, Currency::parse("EUR").unwrap()).display(),
+            "12.99 EUR"
+        );
+        assert_eq!(
+            Money::new(5, Currency::parse("USD").unwrap()).display(),
+            "0.05 USD"
+        );
+        assert_eq!(
+            Money::new(1500, Currency::parse("JPY").unwrap()).display(),
+            "1500 JPY"
+        );
+        assert_eq!(
+            Money::new(1500, Currency::parse("KWD").unwrap()).display(),
+            "1.500 KWD"
+        );
     }
 }

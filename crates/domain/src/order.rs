@@ -130,14 +130,28 @@ impl OrderStatus {
 pub enum Trigger {
     PaymentProcessing,
     /// Manual capture: the amount is authorized and awaits capture.
-    PaymentAuthorized { amount: Money },
-    PaymentSucceeded { amount: Money },
-    PaymentFailed { reason: String },
-    Cancel { reason: CancelReason },
-    LinesFulfilled { lines: Vec<Uuid> },
-    LinesDelivered { lines: Vec<Uuid> },
+    PaymentAuthorized {
+        amount: Money,
+    },
+    PaymentSucceeded {
+        amount: Money,
+    },
+    PaymentFailed {
+        reason: String,
+    },
+    Cancel {
+        reason: CancelReason,
+    },
+    LinesFulfilled {
+        lines: Vec<Uuid>,
+    },
+    LinesDelivered {
+        lines: Vec<Uuid>,
+    },
     /// One refund of `amount` (not cumulative); refunds are told apart by their event id.
-    Refunded { amount: Money },
+    Refunded {
+        amount: Money,
+    },
 }
 
 impl Trigger {
@@ -193,9 +207,16 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("{trigger} is not allowed while the order is {from}")]
-    NotAllowed { from: OrderStatus, trigger: TriggerKind },
+    NotAllowed {
+        from: OrderStatus,
+        trigger: TriggerKind,
+    },
     #[error("event {event_id} was already applied as {applied_as}, not {trigger}")]
-    EventIdReused { event_id: Uuid, applied_as: TriggerKind, trigger: TriggerKind },
+    EventIdReused {
+        event_id: Uuid,
+        applied_as: TriggerKind,
+        trigger: TriggerKind,
+    },
     #[error("payment of {paid} does not cover the order total {total}")]
     InsufficientPayment { paid: i64, total: i64 },
     #[error("refund of {requested} exceeds the refundable {remaining}")]
@@ -271,7 +292,12 @@ impl Order {
             failed_attempts: 0,
             lines: lines
                 .into_iter()
-                .map(|(id, kind)| Line { id, kind, fulfilled: false, delivered: false })
+                .map(|(id, kind)| Line {
+                    id,
+                    kind,
+                    fulfilled: false,
+                    delivered: false,
+                })
                 .collect(),
             applied: Vec::new(),
         })
@@ -323,7 +349,11 @@ impl Order {
             return if *applied_as == kind {
                 Ok(Outcome::Duplicate)
             } else {
-                Err(TransitionError::EventIdReused { event_id, applied_as: *applied_as, trigger: kind })
+                Err(TransitionError::EventIdReused {
+                    event_id,
+                    applied_as: *applied_as,
+                    trigger: kind,
+                })
             };
         }
         // Work on a copy so that an error leaves `self` untouched.
@@ -344,7 +374,10 @@ impl Order {
     }
 
     fn not_allowed(&self, trigger: TriggerKind) -> TransitionError {
-        TransitionError::NotAllowed { from: self.status, trigger }
+        TransitionError::NotAllowed {
+            from: self.status,
+            trigger,
+        }
     }
 
     fn step(&mut self, trigger: Trigger) -> Result<Vec<Effect>, TransitionError> {
@@ -384,7 +417,10 @@ impl Order {
             }
             (S::Pending | S::Processing, Trigger::Cancel { .. }) => {
                 let mut effects = vec![Effect::ReleaseInventory];
-                if matches!(self.payment_status, PaymentStatus::Processing | PaymentStatus::Authorized) {
+                if matches!(
+                    self.payment_status,
+                    PaymentStatus::Processing | PaymentStatus::Authorized
+                ) {
                     effects.push(Effect::CancelPayment);
                 }
                 self.status = S::Canceled;
@@ -439,7 +475,9 @@ impl Order {
 
     fn check_covers(&self, amount: Money) -> Result<(), TransitionError> {
         if amount.currency() != self.total.currency() {
-            return Err(MoneyError::CurrencyMismatch(amount.currency(), self.total.currency()).into());
+            return Err(
+                MoneyError::CurrencyMismatch(amount.currency(), self.total.currency()).into(),
+            );
         }
         if amount.amount() < self.total.amount() {
             return Err(TransitionError::InsufficientPayment {

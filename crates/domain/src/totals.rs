@@ -70,7 +70,10 @@ impl Totals {
         let mut tax = Money::zero(currency);
         for line in lines {
             if line.quantity == 0 || line.quantity > MAX_LINE_QUANTITY {
-                return Err(TotalsError::InvalidQuantity { got: line.quantity, max: MAX_LINE_QUANTITY });
+                return Err(TotalsError::InvalidQuantity {
+                    got: line.quantity,
+                    max: MAX_LINE_QUANTITY,
+                });
             }
             let line_subtotal = line.unit_price.checked_mul(line.quantity)?;
             subtotal = subtotal.checked_add(line_subtotal)?;
@@ -79,7 +82,12 @@ impl Totals {
         let shipping = shipping.unwrap_or(Money::zero(currency));
         tax = tax.checked_add(rate.tax_on(shipping)?)?;
         let total = subtotal.checked_add(shipping)?.checked_add(tax)?;
-        Ok(Totals { subtotal, shipping, tax, total })
+        Ok(Totals {
+            subtotal,
+            shipping,
+            tax,
+            total,
+        })
     }
 }
 
@@ -95,8 +103,14 @@ mod tests {
     fn per_line_half_up_rounding() {
         let rate = TaxRate::from_basis_points(1900).unwrap(); // 19 %
         let lines = [
-            PricedLine { unit_price: Money::new(999, eur()), quantity: 1 }, // 189.81 -> 190
-            PricedLine { unit_price: Money::new(250, eur()), quantity: 3 }, // 142.5 -> 143
+            PricedLine {
+                unit_price: Money::new(999, eur()),
+                quantity: 1,
+            }, // 189.81 -> 190
+            PricedLine {
+                unit_price: Money::new(250, eur()),
+                quantity: 3,
+            }, // 142.5 -> 143
         ];
         let t = Totals::compute(eur(), &lines, Some(Money::new(490, eur())), rate).unwrap(); // 93.1 -> 93
         assert_eq!(t.subtotal.amount(), 1749);
@@ -109,12 +123,24 @@ mod tests {
     fn refuses_bad_quantities_rates_and_currencies() {
         let rate = TaxRate::from_basis_points(0).unwrap();
         for q in [0, 101] {
-            let l = [PricedLine { unit_price: Money::new(1, eur()), quantity: q }];
-            assert!(matches!(Totals::compute(eur(), &l, None, rate), Err(TotalsError::InvalidQuantity { .. })));
+            let l = [PricedLine {
+                unit_price: Money::new(1, eur()),
+                quantity: q,
+            }];
+            assert!(matches!(
+                Totals::compute(eur(), &l, None, rate),
+                Err(TotalsError::InvalidQuantity { .. })
+            ));
         }
         assert!(TaxRate::from_basis_points(10_001).is_err());
         let usd = Currency::parse("USD").unwrap();
-        let l = [PricedLine { unit_price: Money::new(1, usd), quantity: 1 }];
-        assert!(matches!(Totals::compute(eur(), &l, None, rate), Err(TotalsError::Money(_))));
+        let l = [PricedLine {
+            unit_price: Money::new(1, usd),
+            quantity: 1,
+        }];
+        assert!(matches!(
+            Totals::compute(eur(), &l, None, rate),
+            Err(TotalsError::Money(_))
+        ));
     }
 }

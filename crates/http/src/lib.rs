@@ -1,0 +1,137 @@
+//! The HTTP edge shared by every ordo service (actix-web).
+//!
+//! * [`ApiError`] is the one place where errors become responses: JSON:API error documents
+//!   (`{"errors":[{"status","code","title","detail","source"}]}`) with stable codes; 5xx bodies
+//!   say nothing internal and the cause is logged with the request id.
+//! * [`observe`] middleware: request id (`X-Request-Id`, taken if sane, else a UUIDv7), one span
+//!   per request (parent taken from `traceparent`), request metrics.
+//! * [`json_config`] / [`payload_config`]: body size limit (413) and JSON errors as JSON:API.
+//! * [`Authenticated`] / [`AdminOnly`] extractors over [`ordo_auth::Authenticator`].
+//! * [`configure_ops`]: `/health/live`, `/health/ready` (database and NATS), `/metrics`.
+//!
+//! ```no_run
+//! use actix_web::{App, web, middleware::from_fn};
+//! # fn f(readiness: ordo_http::Readiness) {
+//! let app = App::new()
+//!     .wrap(from_fn(ordo_http::observe))
+//!     .app_data(ordo_http::json_config(256 * 1024))
+//!     .app_data(web::Data::new(readiness))
+//!     .configure(ordo_http::configure_ops)
+//!     .default_service(web::to(ordo_http::not_found));
+//! # }
+//! ```
+
+mod error;
+mod extract;
+mod ops;
+
+pub use error::{ApiError, ErrorDocument, ErrorObject, ErrorSource, JSON_API};
+pub use extract::{AdminOnly, Authenticated, RequestId};
+pub use ops::{Readiness, configure_ops, metrics_handle};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn sane_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Middleware: request id, request span, metrics, and `X-Request-Id` on every response.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!(
+        "http.request",
+        method = %req.method(),
+        path = %req.path(),
+        request_id = %request_id,
+        status = tracing::field::Empty,
+    );
+    let trace: Vec<(String, String)> = ["traceparent", "tracestate"]
+        .iter()
+        .filter_map(|h| {
+            req.headers()
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| ((*h).to_owned(), v.to_owned()))
+        })
+        .collect();
+    ordo_telemetry::set_parent_from_pairs(&span, &trace);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let mut res = match result {
+        Ok(res) => res.map_into_boxed_body(),
+        Err(e) => return Err(e),
+    };
+    let status = res.status().as_u16();
+    span.record("status", status);
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    metrics::counter!("ordo_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("ordo_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    Ok(res)
+}
+
+/// JSON bodies: size limit and JSON:API errors.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            let api = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::payload_too_large(),
+                JsonPayloadError::ContentType => ApiError::new(
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send application/json or application/vnd.api+json",
+                ),
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    ApiError::unprocessable("invalid_body", &e.to_string(), None)
+                }
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::bad_request("malformed_json", &e.to_string())
+                }
+                JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::payload_too_large(),
+                _ => ApiError::bad_request("unreadable_body", "the request body could not be read"),
+            };
+            api.into()
+        })
+}
+
+/// Raw bodies (`web::Bytes`): size limit.
+pub fn payload_config(limit: usize) -> web::PayloadConfig {
+    web::PayloadConfig::new(limit)
+}
+
+/// Default service: a JSON:API 404 for unknown routes.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::not_found("route", req.path()))
+}

@@ -15,7 +15,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use ordo_config::TelemetryConfig;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -41,7 +43,9 @@ impl Drop for TelemetryGuard {
 /// A tracer provider: with an OTLP/HTTP batch exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
 /// otherwise without exporter (spans still get ids, so trace context still propagates).
 pub fn tracer_provider(service: &str) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = opentelemetry_sdk::Resource::builder().with_service_name(format!("ordo-{service}")).build();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(format!("ordo-{service}"))
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         use opentelemetry_otlp::WithExportConfig as _;
@@ -62,9 +66,16 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> Result<TelemetryGuard, Tele
     let provider = tracer_provider(service)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.filter));
     let fmt = if cfg.log_format == "pretty" {
-        tracing_subscriber::fmt::layer().with_target(false).compact().boxed()
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .compact()
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).flatten_event(true).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .flatten_event(true)
+            .boxed()
     };
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("ordo"));
     Registry::default()
@@ -128,7 +139,10 @@ struct HttpHeaders<'a>(&'a [(String, String)]);
 
 impl Extractor for HttpHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(k, _)| k.as_str()).collect()

@@ -16,7 +16,11 @@ fn line_ids() -> Vec<Uuid> {
 
 fn new_order() -> Order {
     let kinds = [LineKind::Digital, LineKind::Physical, LineKind::Digital];
-    Order::place(Money::new(TOTAL, eur()), line_ids().into_iter().zip(kinds).collect()).unwrap()
+    Order::place(
+        Money::new(TOTAL, eur()),
+        line_ids().into_iter().zip(kinds).collect(),
+    )
+    .unwrap()
 }
 
 fn must(order: &mut Order, t: Trigger) {
@@ -40,7 +44,12 @@ fn in_state(s: OrderStatus) -> Order {
             must(&mut o, Trigger::LinesFulfilled { lines: line_ids() });
             must(&mut o, Trigger::LinesDelivered { lines: line_ids() });
         }
-        OrderStatus::Canceled => must(&mut o, Trigger::Cancel { reason: CancelReason::Customer }),
+        OrderStatus::Canceled => must(
+            &mut o,
+            Trigger::Cancel {
+                reason: CancelReason::Customer,
+            },
+        ),
         OrderStatus::Refunded => {
             must(&mut o, Trigger::PaymentSucceeded { amount: total });
             must(&mut o, Trigger::Refunded { amount: total });
@@ -57,8 +66,12 @@ fn sample(kind: TriggerKind) -> Trigger {
         TriggerKind::PaymentProcessing => Trigger::PaymentProcessing,
         TriggerKind::PaymentAuthorized => Trigger::PaymentAuthorized { amount: total },
         TriggerKind::PaymentSucceeded => Trigger::PaymentSucceeded { amount: total },
-        TriggerKind::PaymentFailed => Trigger::PaymentFailed { reason: "card_declined".into() },
-        TriggerKind::Canceled => Trigger::Cancel { reason: CancelReason::Operator },
+        TriggerKind::PaymentFailed => Trigger::PaymentFailed {
+            reason: "card_declined".into(),
+        },
+        TriggerKind::Canceled => Trigger::Cancel {
+            reason: CancelReason::Operator,
+        },
         TriggerKind::LinesFulfilled => Trigger::LinesFulfilled { lines: line_ids() },
         TriggerKind::LinesDelivered => Trigger::LinesDelivered { lines: line_ids() },
         TriggerKind::Refunded => Trigger::Refunded { amount: total },
@@ -106,8 +119,14 @@ fn every_state_trigger_pair() {
                     assert_eq!(order.status(), to);
                 }
                 None => {
-                    assert!(result.is_err(), "{state} + {kind}: expected an error, got {result:?}");
-                    assert_eq!(order, before, "{state} + {kind}: an error must change nothing");
+                    assert!(
+                        result.is_err(),
+                        "{state} + {kind}: expected an error, got {result:?}"
+                    );
+                    assert_eq!(
+                        order, before,
+                        "{state} + {kind}: an error must change nothing"
+                    );
                 }
             }
         }
@@ -118,9 +137,15 @@ fn every_state_trigger_pair() {
 fn repeated_event_is_a_noop_and_reused_id_an_error() {
     let mut o = new_order();
     let id = Uuid::now_v7();
-    assert!(matches!(o.apply(id, Trigger::PaymentProcessing), Ok(Outcome::Applied(_))));
+    assert!(matches!(
+        o.apply(id, Trigger::PaymentProcessing),
+        Ok(Outcome::Applied(_))
+    ));
     let snapshot = o.clone();
-    assert_eq!(o.apply(id, Trigger::PaymentProcessing), Ok(Outcome::Duplicate));
+    assert_eq!(
+        o.apply(id, Trigger::PaymentProcessing),
+        Ok(Outcome::Duplicate)
+    );
     assert_eq!(o, snapshot);
     assert!(matches!(
         o.apply(id, sample(TriggerKind::PaymentSucceeded)),
@@ -133,23 +158,44 @@ fn repeated_event_is_a_noop_and_reused_id_an_error() {
 #[test]
 fn payment_failure_returns_to_pending_and_retry_pays() {
     let mut o = in_state(OrderStatus::Processing);
-    must(&mut o, Trigger::PaymentFailed { reason: "card_declined".into() });
+    must(
+        &mut o,
+        Trigger::PaymentFailed {
+            reason: "card_declined".into(),
+        },
+    );
     assert_eq!(
         (o.status(), o.payment_status(), o.failed_attempts()),
         (OrderStatus::Pending, PaymentStatus::Failed, 1)
     );
     must(&mut o, Trigger::PaymentProcessing);
     must(&mut o, sample(TriggerKind::PaymentSucceeded));
-    assert_eq!((o.status(), o.payment_status()), (OrderStatus::Paid, PaymentStatus::Captured));
+    assert_eq!(
+        (o.status(), o.payment_status()),
+        (OrderStatus::Paid, PaymentStatus::Captured)
+    );
 }
 
 #[test]
 fn short_payment_or_wrong_currency_is_refused() {
     let mut o = new_order();
-    let r = o.apply(Uuid::now_v7(), Trigger::PaymentSucceeded { amount: Money::new(TOTAL - 1, eur()) });
-    assert!(matches!(r, Err(TransitionError::InsufficientPayment { .. })));
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::PaymentSucceeded {
+            amount: Money::new(TOTAL - 1, eur()),
+        },
+    );
+    assert!(matches!(
+        r,
+        Err(TransitionError::InsufficientPayment { .. })
+    ));
     let usd = Currency::parse("USD").unwrap();
-    let r = o.apply(Uuid::now_v7(), Trigger::PaymentSucceeded { amount: Money::new(TOTAL, usd) });
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::PaymentSucceeded {
+            amount: Money::new(TOTAL, usd),
+        },
+    );
     assert!(matches!(r, Err(TransitionError::Money(_))));
     assert_eq!(o.status(), OrderStatus::Pending);
 }
@@ -164,11 +210,24 @@ fn applied(o: &mut Order, t: Trigger) -> Change {
 #[test]
 fn cancel_effects_depend_on_payment_state() {
     let mut o = new_order();
-    let c = applied(&mut o, Trigger::Cancel { reason: CancelReason::Expired });
+    let c = applied(
+        &mut o,
+        Trigger::Cancel {
+            reason: CancelReason::Expired,
+        },
+    );
     assert_eq!(c.effects, vec![Effect::ReleaseInventory]);
     let mut o = in_state(OrderStatus::Processing);
-    let c = applied(&mut o, Trigger::Cancel { reason: CancelReason::Customer });
-    assert_eq!(c.effects, vec![Effect::ReleaseInventory, Effect::CancelPayment]);
+    let c = applied(
+        &mut o,
+        Trigger::Cancel {
+            reason: CancelReason::Customer,
+        },
+    );
+    assert_eq!(
+        c.effects,
+        vec![Effect::ReleaseInventory, Effect::CancelPayment]
+    );
     assert_eq!(o.fulfillment_status(), FulfillmentStatus::Canceled);
 }
 
@@ -178,26 +237,61 @@ fn payment_on_canceled_order_is_refunded_not_lost() {
     let total = Money::new(TOTAL, eur());
     let c = applied(&mut o, Trigger::PaymentSucceeded { amount: total });
     assert_eq!(c.effects, vec![Effect::RefundPayment { amount: total }]);
-    assert_eq!((o.status(), o.payment_status()), (OrderStatus::Canceled, PaymentStatus::Captured));
+    assert_eq!(
+        (o.status(), o.payment_status()),
+        (OrderStatus::Canceled, PaymentStatus::Captured)
+    );
     must(&mut o, Trigger::Refunded { amount: total });
-    assert_eq!((o.status(), o.payment_status()), (OrderStatus::Canceled, PaymentStatus::Refunded));
+    assert_eq!(
+        (o.status(), o.payment_status()),
+        (OrderStatus::Canceled, PaymentStatus::Refunded)
+    );
     // A second, different success cannot be captured twice on a canceled order.
-    assert!(o.apply(Uuid::now_v7(), Trigger::PaymentSucceeded { amount: total }).is_err());
+    assert!(
+        o.apply(Uuid::now_v7(), Trigger::PaymentSucceeded { amount: total })
+            .is_err()
+    );
 }
 
 #[test]
 fn partial_refunds_accumulate_up_to_captured() {
     let mut o = in_state(OrderStatus::Fulfilled);
-    must(&mut o, Trigger::Refunded { amount: Money::new(1_000, eur()) });
+    must(
+        &mut o,
+        Trigger::Refunded {
+            amount: Money::new(1_000, eur()),
+        },
+    );
     assert_eq!(
         (o.status(), o.payment_status()),
         (OrderStatus::Fulfilled, PaymentStatus::PartiallyRefunded)
     );
-    let r = o.apply(Uuid::now_v7(), Trigger::Refunded { amount: Money::new(4_001, eur()) });
-    assert_eq!(r, Err(TransitionError::RefundExceedsCaptured { requested: 4_001, remaining: 4_000 }));
-    let r = o.apply(Uuid::now_v7(), Trigger::Refunded { amount: Money::new(0, eur()) });
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::Refunded {
+            amount: Money::new(4_001, eur()),
+        },
+    );
+    assert_eq!(
+        r,
+        Err(TransitionError::RefundExceedsCaptured {
+            requested: 4_001,
+            remaining: 4_000
+        })
+    );
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::Refunded {
+            amount: Money::new(0, eur()),
+        },
+    );
     assert_eq!(r, Err(TransitionError::EmptyRefund));
-    let c = applied(&mut o, Trigger::Refunded { amount: Money::new(4_000, eur()) });
+    let c = applied(
+        &mut o,
+        Trigger::Refunded {
+            amount: Money::new(4_000, eur()),
+        },
+    );
     assert_eq!(c.effects, vec![Effect::RevokeDownloads]);
     assert_eq!(
         (o.status(), o.payment_status(), o.refunded().amount()),
@@ -209,28 +303,66 @@ fn partial_refunds_accumulate_up_to_captured() {
 fn partial_fulfilment_and_delivery() {
     let ids = line_ids();
     let mut o = in_state(OrderStatus::Paid);
-    must(&mut o, Trigger::LinesFulfilled { lines: vec![ids[0]] });
+    must(
+        &mut o,
+        Trigger::LinesFulfilled {
+            lines: vec![ids[0]],
+        },
+    );
     assert_eq!(
         (o.status(), o.fulfillment_status()),
         (OrderStatus::Paid, FulfillmentStatus::PartiallyFulfilled)
     );
     // A fulfilled digital line may be downloaded before the parcel ships.
-    must(&mut o, Trigger::LinesDelivered { lines: vec![ids[0]] });
+    must(
+        &mut o,
+        Trigger::LinesDelivered {
+            lines: vec![ids[0]],
+        },
+    );
     assert_eq!(o.status(), OrderStatus::Paid);
-    let r = o.apply(Uuid::now_v7(), Trigger::LinesDelivered { lines: vec![ids[1]] });
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::LinesDelivered {
+            lines: vec![ids[1]],
+        },
+    );
     assert!(matches!(r, Err(TransitionError::LineNotFulfilled(_))));
-    let r = o.apply(Uuid::now_v7(), Trigger::LinesFulfilled { lines: vec![ids[0]] });
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::LinesFulfilled {
+            lines: vec![ids[0]],
+        },
+    );
     assert!(matches!(r, Err(TransitionError::LineAlreadyFulfilled(_))));
-    let r = o.apply(Uuid::now_v7(), Trigger::LinesFulfilled { lines: vec![Uuid::nil()] });
+    let r = o.apply(
+        Uuid::now_v7(),
+        Trigger::LinesFulfilled {
+            lines: vec![Uuid::nil()],
+        },
+    );
     assert!(matches!(r, Err(TransitionError::UnknownLine(_))));
     let r = o.apply(Uuid::now_v7(), Trigger::LinesFulfilled { lines: vec![] });
     assert!(matches!(r, Err(TransitionError::NoLines)));
-    must(&mut o, Trigger::LinesFulfilled { lines: vec![ids[1], ids[2]] });
+    must(
+        &mut o,
+        Trigger::LinesFulfilled {
+            lines: vec![ids[1], ids[2]],
+        },
+    );
     assert_eq!(
         (o.status(), o.fulfillment_status()),
-        (OrderStatus::Fulfilled, FulfillmentStatus::PartiallyDelivered)
+        (
+            OrderStatus::Fulfilled,
+            FulfillmentStatus::PartiallyDelivered
+        )
     );
-    must(&mut o, Trigger::LinesDelivered { lines: vec![ids[1], ids[2]] });
+    must(
+        &mut o,
+        Trigger::LinesDelivered {
+            lines: vec![ids[1], ids[2]],
+        },
+    );
     assert_eq!(
         (o.status(), o.fulfillment_status()),
         (OrderStatus::Delivered, FulfillmentStatus::Delivered)
@@ -260,18 +392,28 @@ fn arb_trigger() -> impl Strategy<Value = Trigger> {
     let amount = prop_oneof![Just(TOTAL), Just(TOTAL - 1), 1..=TOTAL, Just(TOTAL + 1)];
     prop_oneof![
         Just(Trigger::PaymentProcessing),
-        amount.clone().prop_map(|a| Trigger::PaymentAuthorized { amount: Money::new(a, eur()) }),
-        amount.clone().prop_map(|a| Trigger::PaymentSucceeded { amount: Money::new(a, eur()) }),
-        Just(Trigger::PaymentFailed { reason: "declined".into() }),
+        amount.clone().prop_map(|a| Trigger::PaymentAuthorized {
+            amount: Money::new(a, eur())
+        }),
+        amount.clone().prop_map(|a| Trigger::PaymentSucceeded {
+            amount: Money::new(a, eur())
+        }),
+        Just(Trigger::PaymentFailed {
+            reason: "declined".into()
+        }),
         prop_oneof![
             Just(CancelReason::Customer),
             Just(CancelReason::Operator),
             Just(CancelReason::Expired)
         ]
         .prop_map(|reason| Trigger::Cancel { reason }),
-        lines.clone().prop_map(|lines| Trigger::LinesFulfilled { lines }),
+        lines
+            .clone()
+            .prop_map(|lines| Trigger::LinesFulfilled { lines }),
         lines.prop_map(|lines| Trigger::LinesDelivered { lines }),
-        amount.prop_map(|a| Trigger::Refunded { amount: Money::new(a, eur()) }),
+        amount.prop_map(|a| Trigger::Refunded {
+            amount: Money::new(a, eur())
+        }),
     ]
 }
 

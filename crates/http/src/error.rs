@@ -1,0 +1,210 @@
+//! JSON:API error documents: the one place errors become HTTP responses.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+pub const JSON_API: &str = "application/vnd.api+json";
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDocument {
+    pub errors: Vec<ErrorObject>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorObject {
+    pub status: String,
+    pub code: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ErrorSource>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorSource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+/// An error on its way to the client. Build it with the constructors; for 5xx use
+/// [`ApiError::internal`], which logs the cause and keeps it out of the body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: Option<String>,
+    source: Option<ErrorSource>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.code)
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: &str) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: Some(detail.to_owned()),
+            source: None,
+            headers: vec![],
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 422 naming the offending member of the body (`/data/attributes/email`).
+    pub fn unprocessable(code: &'static str, detail: &str, pointer: Option<&str>) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail);
+        if let Some(p) = pointer {
+            e = e.with_pointer(p);
+        }
+        e
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("{what} {id} does not exist"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, detail: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than allowed",
+        )
+    }
+
+    pub fn unauthorized(e: &ordo_auth::AuthError) -> Self {
+        let mut err = Self::new(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+        if matches!(e, ordo_auth::AuthError::Config(_)) {
+            return Self::internal(e);
+        }
+        err.headers.push((
+            "www-authenticate",
+            format!(
+                "Bearer error=\"{}\"",
+                if e.code() == "missing_token" {
+                    "invalid_request"
+                } else {
+                    "invalid_token"
+                }
+            ),
+        ));
+        err
+    }
+
+    pub fn unavailable(code: &'static str) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            detail: None,
+            source: None,
+            headers: vec![],
+        }
+    }
+
+    /// A 500 whose cause is logged (with the request span) and never sent.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal_error",
+            detail: None,
+            source: None,
+            headers: vec![],
+        }
+    }
+
+    pub fn with_pointer(mut self, pointer: &str) -> Self {
+        self.source = Some(ErrorSource {
+            pointer: Some(pointer.to_owned()),
+            parameter: None,
+            header: None,
+        });
+        self
+    }
+
+    pub fn with_parameter(mut self, parameter: &str) -> Self {
+        self.source = Some(ErrorSource {
+            pointer: None,
+            parameter: Some(parameter.to_owned()),
+            header: None,
+        });
+        self
+    }
+
+    pub fn with_header_source(mut self, header: &str) -> Self {
+        self.source = Some(ErrorSource {
+            pointer: None,
+            parameter: None,
+            header: Some(header.to_owned()),
+        });
+        self
+    }
+
+    pub fn with_response_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let opaque = self.status.is_server_error();
+        let doc = ErrorDocument {
+            errors: vec![ErrorObject {
+                status: self.status.as_u16().to_string(),
+                code: self.code.to_owned(),
+                title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+                detail: if opaque { None } else { self.detail.clone() },
+                source: if opaque {
+                    None
+                } else {
+                    self.source.as_ref().map(|s| ErrorSource {
+                        pointer: s.pointer.clone(),
+                        parameter: s.parameter.clone(),
+                        header: s.header.clone(),
+                    })
+                },
+            }],
+        };
+        let mut res = HttpResponse::build(self.status);
+        res.content_type(JSON_API);
+        for (k, v) in &self.headers {
+            res.insert_header((*k, v.as_str()));
+        }
+        res.json(doc)
+    }
+}

@@ -1,0 +1,105 @@
+//! Inbox: the same event delivered five times has one effect.
+
+use crate::support::*;
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use ordo_bus::consumer::Consumer;
+use ordo_config::ServiceConfig;
+use ordo_events::{Event, Message as _, headers, order::v1::OrderPaid};
+use ordo_testkit::{TestBus, TestDb};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn same_event_delivered_five_times_has_one_effect() {
+    let db = TestDb::create().await;
+    let bus = TestBus::create().await;
+    let superuser = db.superuser_pool().await;
+    create_effects_table(&superuser).await;
+    let pool = db.pool_for("ordo_order", 4).await;
+
+    let event = paid_event(Uuid::now_v7(), "o-dup");
+    let id = event_id(&event);
+    let other = paid_event(Uuid::now_v7(), "o-other");
+    // Five copies of one event. Each copy gets its own Nats-Msg-Id, as after a relay re-publish
+    // outside JetStream's de-duplication window, so all five really reach the consumer; the
+    // event id the inbox keys on is the same.
+    for copy in 0..5 {
+        let mut h = HeaderMap::new();
+        h.insert(headers::MSG_ID, format!("{id}-copy{copy}").as_str());
+        h.insert(headers::EVENT_ID, id.to_string().as_str());
+        let msg = PublishMessage::build()
+            .payload(event.encode_to_vec().into())
+            .headers(h);
+        bus.bus
+            .jetstream()
+            .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut h = HeaderMap::new();
+    h.insert(headers::EVENT_ID, event_id(&other).to_string().as_str());
+    h.insert(headers::MSG_ID, event_id(&other).to_string().as_str());
+    let msg = PublishMessage::build()
+        .payload(other.encode_to_vec().into())
+        .headers(h);
+    bus.bus
+        .jetstream()
+        .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let mut cfg = ServiceConfig::defaults("order", 0).consumer;
+    cfg.concurrency = 5; // let the copies race each other
+    let consumer = Consumer::new(
+        order_events_spec("inbox_test"),
+        cfg,
+        pool.clone(),
+        bus.bus.clone(),
+        RecordEffect,
+    );
+    let task = tokio::spawn(consumer.run());
+    let saw_other = eventually(20, || async {
+        effects(&superuser).await.contains(&event_id(&other))
+    })
+    .await;
+    // All six messages must have been handled (acked) before judging.
+    let drained = eventually(20, || async {
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from orders.inbox where consumer = 'inbox_test'")
+                .fetch_one(&superuser)
+                .await
+                .unwrap();
+        n == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = bus
+        .bus
+        .jetstream()
+        .get_stream(bus.bus.stream_name(ordo_events::Context::Order))
+        .await
+        .unwrap();
+    let consumer_info = info.consumer_info("inbox_test").await.unwrap();
+    task.abort();
+    assert!(saw_other && drained);
+    assert_eq!(
+        consumer_info.num_ack_pending, 0,
+        "every copy was acknowledged"
+    );
+    assert_eq!(
+        consumer_info.delivered.stream_sequence, 6,
+        "all six messages reached the consumer"
+    );
+    let all = effects(&superuser).await;
+    assert_eq!(
+        all.iter().filter(|e| **e == id).count(),
+        1,
+        "five deliveries, one effect"
+    );
+    assert_eq!(all.len(), 2);
+}
