@@ -12,11 +12,7 @@ fn main() {
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"]).expect("proto files compile");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR set by cargo"));
-    std::fs::write(
-        out.join("descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )
-    .expect("write descriptor");
+    std::fs::write(out.join("descriptor.bin"), prost::Message::encode_to_vec(&fds)).expect("write descriptor");
     prost_build::Config::new()
         .compile_fds(fds)
         .expect("prost generates Rust");

@@ -5,9 +5,9 @@
 //! JetStream stream per context) and access to the [`EventMetadata`] envelope in field 1.
 //!
 //! ```
-//! use ordo_events::{Event, order::v1::OrderPaid, Metadata};
+//! use ordo_events::{Event, EventMetadata, order::v1::OrderPaid};
 //! let mut paid = OrderPaid { order_id: "o-1".into(), ..Default::default() };
-//! paid.meta = Some(Metadata::new::<OrderPaid>("tenant-uuid", "o-1", 3));
+//! paid.meta = Some(EventMetadata::for_event::<OrderPaid>("tenant-uuid", "o-1", 3));
 //! assert_eq!(OrderPaid::SUBJECT, "ordo.order.v1.paid");
 //! let bytes = ordo_events::encode(&paid);
 //! let back: OrderPaid = ordo_events::decode(&bytes).unwrap();
@@ -167,17 +167,10 @@ pub mod headers {
 }
 
 /// Builders for the envelope.
-#[derive(Debug)]
-pub struct Metadata;
-
-impl Metadata {
+impl EventMetadata {
     /// A fresh envelope: new UUIDv7 id, now, schema version of `E`. The correlation id defaults
     /// to the event id; set `causation_id`/`correlation_id` when another event caused this one.
-    pub fn new<E: Event>(
-        tenant_id: &str,
-        aggregate_id: &str,
-        aggregate_version: u64,
-    ) -> EventMetadata {
+    pub fn for_event<E: Event>(tenant_id: &str, aggregate_id: &str, aggregate_version: u64) -> EventMetadata {
         let id = uuid::Uuid::now_v7().to_string();
         EventMetadata {
             event_id: id.clone(),
@@ -193,12 +186,8 @@ impl Metadata {
     }
 
     /// An envelope for an event caused by `cause`: same correlation, causation = cause's id.
-    pub fn caused_by<E: Event>(
-        cause: &EventMetadata,
-        aggregate_id: &str,
-        aggregate_version: u64,
-    ) -> EventMetadata {
-        let mut m = Self::new::<E>(&cause.tenant_id, aggregate_id, aggregate_version);
+    pub fn caused_by<E: Event>(cause: &EventMetadata, aggregate_id: &str, aggregate_version: u64) -> EventMetadata {
+        let mut m = Self::for_event::<E>(&cause.tenant_id, aggregate_id, aggregate_version);
         m.causation_id = cause.event_id.clone();
         if !cause.correlation_id.is_empty() {
             m.correlation_id = cause.correlation_id.clone();

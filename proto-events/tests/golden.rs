@@ -161,10 +161,7 @@ fn subjects_follow_the_naming_rule() {
         assert_eq!(parts.len(), 4, "{s}");
         assert_eq!((parts[0], parts[2]), ("ordo", "v1"), "{s}");
         assert!(Context::ALL.iter().any(|c| c.as_str() == parts[1]), "{s}");
-        assert!(
-            parts[3].chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-            "{s}"
-        );
+        assert!(parts[3].chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
     }
     for r in [
         rpc::PAYMENT_CREATE_SESSION,
@@ -184,18 +181,13 @@ fn subjects_follow_the_naming_rule() {
 
 #[test]
 fn metadata_envelope_links_causes() {
-    let cause = Metadata::new::<PaymentSucceeded>("t-1", "pi_1", 1);
-    let effect = Metadata::caused_by::<OrderPaid>(&cause, "order-1", 2);
+    let cause = EventMetadata::for_event::<PaymentSucceeded>("t-1", "pi_1", 1);
+    let effect = EventMetadata::caused_by::<OrderPaid>(&cause, "order-1", 2);
     assert_eq!(effect.causation_id, cause.event_id);
     assert_eq!(effect.correlation_id, cause.correlation_id);
     assert_eq!(effect.tenant_id, "t-1");
     assert_eq!(effect.event_type, "ordo.order.v1.paid");
-    assert_eq!(
-        uuid::Uuid::parse_str(&effect.event_id)
-            .unwrap()
-            .get_version_num(),
-        7
-    );
+    assert_eq!(uuid::Uuid::parse_str(&effect.event_id).unwrap().get_version_num(), 7);
     assert_ne!(effect.event_id, cause.event_id);
 }
 

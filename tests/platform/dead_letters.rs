@@ -89,20 +89,15 @@ async fn failing_event_is_dead_lettered_after_attempts_and_replayed_once_fixed()
     let got = effects(&superuser).await;
     assert_eq!(got.len(), 5);
     assert!(good.iter().all(|g| got.contains(g)));
-    let row = sqlx::query(
-        "select id, consumer, subject, event_id, attempts, error, payload from orders.dead_letters",
-    )
-    .fetch_one(&superuser)
-    .await
-    .unwrap();
+    let row = sqlx::query("select id, consumer, subject, event_id, attempts, error, payload from orders.dead_letters")
+        .fetch_one(&superuser)
+        .await
+        .unwrap();
     assert_eq!(row.get::<i32, _>("attempts"), 3);
     assert_eq!(row.get::<String, _>("consumer"), "dlq_test");
     assert_eq!(row.get::<String, _>("subject"), "ordo.order.v1.paid");
     assert_eq!(row.get::<Uuid, _>("event_id"), event_id(&poison));
-    assert!(
-        row.get::<String, _>("error")
-            .contains("inventory service says no")
-    );
+    assert!(row.get::<String, _>("error").contains("inventory service says no"));
     assert!(!row.get::<Vec<u8>, _>("payload").is_empty());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
@@ -122,24 +117,22 @@ async fn failing_event_is_dead_lettered_after_attempts_and_replayed_once_fixed()
         handler.clone(),
     );
     assert!(replayer.replay(dl_id).await.is_err());
-    let pending: Option<String> = sqlx::query_scalar(
-        "select replay_error from orders.dead_letters where replayed_at is null",
-    )
-    .fetch_one(&superuser)
-    .await
-    .unwrap();
+    let pending: Option<String> =
+        sqlx::query_scalar("select replay_error from orders.dead_letters where replayed_at is null")
+            .fetch_one(&superuser)
+            .await
+            .unwrap();
     assert!(pending.unwrap().contains("inventory"));
 
     // Fixed: replay applies it once, marks it replayed; a second replay finds nothing pending.
     handler.fixed.store(true, Ordering::SeqCst);
     assert_eq!(replayer.replay(dl_id).await.unwrap(), Outcome::Applied);
     assert!(effects(&superuser).await.contains(&event_id(&poison)));
-    let replayed: bool =
-        sqlx::query_scalar("select replayed_at is not null from orders.dead_letters where id = $1")
-            .bind(dl_id)
-            .fetch_one(&superuser)
-            .await
-            .unwrap();
+    let replayed: bool = sqlx::query_scalar("select replayed_at is not null from orders.dead_letters where id = $1")
+        .bind(dl_id)
+        .fetch_one(&superuser)
+        .await
+        .unwrap();
     assert!(replayed);
     assert!(replayer.replay(dl_id).await.is_err());
     assert_eq!(effects(&superuser).await.len(), 6);

@@ -28,9 +28,7 @@ async fn same_event_delivered_five_times_has_one_effect() {
         let mut h = HeaderMap::new();
         h.insert(headers::MSG_ID, format!("{id}-copy{copy}").as_str());
         h.insert(headers::EVENT_ID, id.to_string().as_str());
-        let msg = PublishMessage::build()
-            .payload(event.encode_to_vec().into())
-            .headers(h);
+        let msg = PublishMessage::build().payload(event.encode_to_vec().into()).headers(h);
         bus.bus
             .jetstream()
             .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
@@ -42,9 +40,7 @@ async fn same_event_delivered_five_times_has_one_effect() {
     let mut h = HeaderMap::new();
     h.insert(headers::EVENT_ID, event_id(&other).to_string().as_str());
     h.insert(headers::MSG_ID, event_id(&other).to_string().as_str());
-    let msg = PublishMessage::build()
-        .payload(other.encode_to_vec().into())
-        .headers(h);
+    let msg = PublishMessage::build().payload(other.encode_to_vec().into()).headers(h);
     bus.bus
         .jetstream()
         .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
@@ -63,17 +59,13 @@ async fn same_event_delivered_five_times_has_one_effect() {
         RecordEffect,
     );
     let task = tokio::spawn(consumer.run());
-    let saw_other = eventually(20, || async {
-        effects(&superuser).await.contains(&event_id(&other))
-    })
-    .await;
+    let saw_other = eventually(20, || async { effects(&superuser).await.contains(&event_id(&other)) }).await;
     // All six messages must have been handled (acked) before judging.
     let drained = eventually(20, || async {
-        let n: i64 =
-            sqlx::query_scalar("select count(*) from orders.inbox where consumer = 'inbox_test'")
-                .fetch_one(&superuser)
-                .await
-                .unwrap();
+        let n: i64 = sqlx::query_scalar("select count(*) from orders.inbox where consumer = 'inbox_test'")
+            .fetch_one(&superuser)
+            .await
+            .unwrap();
         n == 2
     })
     .await;
@@ -87,10 +79,7 @@ async fn same_event_delivered_five_times_has_one_effect() {
     let consumer_info = info.consumer_info("inbox_test").await.unwrap();
     task.abort();
     assert!(saw_other && drained);
-    assert_eq!(
-        consumer_info.num_ack_pending, 0,
-        "every copy was acknowledged"
-    );
+    assert_eq!(consumer_info.num_ack_pending, 0, "every copy was acknowledged");
     assert_eq!(
         consumer_info.delivered.stream_sequence, 6,
         "all six messages reached the consumer"

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn whoami(who: Authenticated) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({"sub": who.0.subject, "tenant": who.0.tenant_id, "role": who.0.role.as_str()}))
+    HttpResponse::Ok().json(json!({"sub": who.0.subject, "tenant": who.0.tenant_id, "role": who.0.role.as_str()}))
 }
 
 async fn admin(_who: AdminOnly) -> HttpResponse {
@@ -25,16 +24,13 @@ async fn jwks() -> HttpResponse {
 /// A JWKS server and an app using the platform's extractor; returns the app's base URL.
 async fn start() -> String {
     ordo_auth::install_crypto_provider();
-    let jwks_server =
-        HttpServer::new(|| App::new().route("/.well-known/jwks.json", web::get().to(jwks)))
-            .bind(("127.0.0.1", 0))
-            .unwrap();
+    let jwks_server = HttpServer::new(|| App::new().route("/.well-known/jwks.json", web::get().to(jwks)))
+        .bind(("127.0.0.1", 0))
+        .unwrap();
     let jwks_port = jwks_server.addrs()[0].port();
     tokio::spawn(jwks_server.run());
     let mut cfg = ordo_testkit::auth_config();
-    cfg.jwks_url = Some(format!(
-        "http://127.0.0.1:{jwks_port}/.well-known/jwks.json"
-    ));
+    cfg.jwks_url = Some(format!("http://127.0.0.1:{jwks_port}/.well-known/jwks.json"));
     let auth = web::Data::new(Authenticator::from_config(&cfg).unwrap());
     let server = HttpServer::new(move || {
         App::new()
@@ -99,11 +95,7 @@ async fn bad_tokens_are_refused_with_json_api_401() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let valid = mint(&good);
     let parts: Vec<&str> = valid.split('.').collect();
-    let alg_none = format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        b64(&good)
-    );
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&good));
     let tampered = format!(
         "{}.{}.{}",
         parts[0],
@@ -129,26 +121,10 @@ async fn bad_tokens_are_refused_with_json_api_401() {
             ))),
             "token_expired",
         ),
-        (
-            "missing exp",
-            Some(mint(&without(&good, "exp"))),
-            "invalid_token",
-        ),
-        (
-            "missing aud",
-            Some(mint(&without(&good, "aud"))),
-            "invalid_token",
-        ),
-        (
-            "missing iss",
-            Some(mint(&without(&good, "iss"))),
-            "invalid_token",
-        ),
-        (
-            "missing sub",
-            Some(mint(&without(&good, "sub"))),
-            "invalid_token",
-        ),
+        ("missing exp", Some(mint(&without(&good, "exp"))), "invalid_token"),
+        ("missing aud", Some(mint(&without(&good, "aud"))), "invalid_token"),
+        ("missing iss", Some(mint(&without(&good, "iss"))), "invalid_token"),
+        ("missing sub", Some(mint(&without(&good, "sub"))), "invalid_token"),
         (
             "missing tenant",
             Some(mint(&without(&good, "tenant_id"))),
@@ -205,19 +181,9 @@ async fn bad_tokens_are_refused_with_json_api_401() {
 async fn admin_routes_need_the_admin_role() {
     let base = start().await;
     let tenant = Uuid::now_v7();
-    let (status, body) = call(
-        &base,
-        "/admin",
-        Some(&ordo_testkit::token("c", tenant, "customer")),
-    )
-    .await;
+    let (status, body) = call(&base, "/admin", Some(&ordo_testkit::token("c", tenant, "customer"))).await;
     assert_eq!(status, 403);
     assert_eq!(body["errors"][0]["code"], "admin_only");
-    let (status, _) = call(
-        &base,
-        "/admin",
-        Some(&ordo_testkit::token("a", tenant, "admin")),
-    )
-    .await;
+    let (status, _) = call(&base, "/admin", Some(&ordo_testkit::token("a", tenant, "admin"))).await;
     assert_eq!(status, 200);
 }

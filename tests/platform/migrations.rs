@@ -28,8 +28,5 @@ async fn an_edited_migration_is_detected() {
     let err = ordo_migrate::migrate(&db.url_for(ordo_migrate::OWNER_ROLE))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, ordo_migrate::MigrateError::Changed(_)),
-        "{err}"
-    );
+    assert!(matches!(err, ordo_migrate::MigrateError::Changed(_)), "{err}");
 }

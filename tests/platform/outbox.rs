@@ -82,11 +82,10 @@ async fn ten_thousand_events_survive_relay_kills_exactly_once() {
     let got: HashSet<Uuid> = got.into_iter().collect();
     assert_eq!(got, sent, "consumed ids differ from committed ids");
 
-    let unpublished: i64 =
-        sqlx::query_scalar("select count(*) from orders.outbox where published_at is null")
-            .fetch_one(&superuser)
-            .await
-            .unwrap();
+    let unpublished: i64 = sqlx::query_scalar("select count(*) from orders.outbox where published_at is null")
+        .fetch_one(&superuser)
+        .await
+        .unwrap();
     assert_eq!(unpublished, 0);
     // JetStream de-duplicated re-publishes by Nats-Msg-Id: the stream holds each event once.
     let mut stream = bus
@@ -106,8 +105,7 @@ async fn relay_is_woken_by_commit_not_by_polling() {
     let pool = db.pool_for("ordo_order", 4).await;
     let mut cfg = ServiceConfig::defaults("order", 0);
     cfg.outbox.poll_interval_ms = 60_000; // polling alone would take a minute
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), bus.bus.clone(), "orders", &cfg.outbox).run());
+    let relay = tokio::spawn(Relay::new(pool.clone(), bus.bus.clone(), "orders", &cfg.outbox).run());
     tokio::time::sleep(Duration::from_millis(300)).await; // listener up
 
     let e = paid_event(Uuid::now_v7(), "o-1");
@@ -115,11 +113,10 @@ async fn relay_is_woken_by_commit_not_by_polling() {
     Outbox::new("orders").enqueue(&mut tx, &e).await.unwrap();
     tx.commit().await.unwrap();
     let published = eventually(5, || async {
-        let n: i64 =
-            sqlx::query_scalar("select count(*) from orders.outbox where published_at is not null")
-                .fetch_one(&superuser)
-                .await
-                .unwrap();
+        let n: i64 = sqlx::query_scalar("select count(*) from orders.outbox where published_at is not null")
+            .fetch_one(&superuser)
+            .await
+            .unwrap();
         n == 1
     })
     .await;

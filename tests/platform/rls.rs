@@ -53,11 +53,10 @@ async fn seed(pool: &PgPool) -> World {
 
 async fn visible(pool: &PgPool, scope: &Scope) -> Vec<(Uuid, String)> {
     let mut tx = begin_scoped(pool, scope).await.unwrap();
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("select tenant_id, customer_id from orders.orders order by number")
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("select tenant_id, customer_id from orders.orders order by number")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     rows
 }
@@ -85,19 +84,11 @@ async fn each_scope_sees_only_its_rows() {
     );
 
     // No tenant set → zero rows, on every tenant table.
-    for table in [
-        "carts",
-        "cart_lines",
-        "orders",
-        "order_lines",
-        "order_state_history",
-    ] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select count(*) from orders.{table}"
-        )))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    for table in ["carts", "cart_lines", "orders", "order_lines", "order_state_history"] {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from orders.{table}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         assert_eq!(n, 0, "{table} visible without a tenant");
     }
     // Sanity: the rows are really there.
@@ -117,9 +108,7 @@ async fn writes_outside_the_scope_are_refused() {
     let a1 = Scope::new(w.a, Some("A1".into()), Role::Customer);
 
     // An insert carrying another tenant's id.
-    let err = insert_order(&pool, &admin_a, w.b, "B9", 2001)
-        .await
-        .unwrap_err();
+    let err = insert_order(&pool, &admin_a, w.b, "B9", 2001).await.unwrap_err();
     assert_eq!(
         err.as_database_error().and_then(|e| e.code()).as_deref(),
         Some("42501"),
@@ -129,37 +118,29 @@ async fn writes_outside_the_scope_are_refused() {
     assert!(insert_order(&pool, &a1, w.a, "A2", 2002).await.is_err());
     // No scope at all.
     let mut tx = pool.begin().await.unwrap();
-    let r = sqlx::query(
-        "insert into orders.carts (id, tenant_id, customer_id, currency) values ($1, $2, 'A1', 'EUR')",
-    )
-    .bind(Uuid::now_v7())
-    .bind(w.a)
-    .execute(&mut *tx)
-    .await;
+    let r = sqlx::query("insert into orders.carts (id, tenant_id, customer_id, currency) values ($1, $2, 'A1', 'EUR')")
+        .bind(Uuid::now_v7())
+        .bind(w.a)
+        .execute(&mut *tx)
+        .await;
     assert!(r.is_err(), "insert without tenant must be refused");
     drop(tx);
 
     // Updating or moving rows across the boundary changes nothing / is refused.
     let mut tx = begin_scoped(&pool, &a1).await.unwrap();
-    let n =
-        sqlx::query("update orders.orders set email = 'evil@example.com' where customer_id = 'A2'")
-            .execute(&mut *tx)
-            .await
-            .unwrap()
-            .rows_affected();
+    let n = sqlx::query("update orders.orders set email = 'evil@example.com' where customer_id = 'A2'")
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
     assert_eq!(n, 0);
     let moved = sqlx::query("update orders.orders set tenant_id = $1 where customer_id = 'A1'")
         .bind(w.b)
         .execute(&mut *tx)
         .await;
-    assert!(
-        moved.is_err(),
-        "moving a row to another tenant must violate WITH CHECK"
-    );
+    assert!(moved.is_err(), "moving a row to another tenant must violate WITH CHECK");
     drop(tx);
-    let mut tx = begin_scoped(&pool, &Scope::new(w.b, None, Role::Admin))
-        .await
-        .unwrap();
+    let mut tx = begin_scoped(&pool, &Scope::new(w.b, None, Role::Admin)).await.unwrap();
     let n = sqlx::query("delete from orders.orders where tenant_id = $1")
         .bind(w.a)
         .execute(&mut *tx)
@@ -168,11 +149,10 @@ async fn writes_outside_the_scope_are_refused() {
         .rows_affected();
     assert_eq!(n, 0);
     tx.rollback().await.unwrap();
-    let su: i64 =
-        sqlx::query_scalar("select count(*) from orders.orders where email = 'x@example.com'")
-            .fetch_one(&db.superuser_pool().await)
-            .await
-            .unwrap();
+    let su: i64 = sqlx::query_scalar("select count(*) from orders.orders where email = 'x@example.com'")
+        .fetch_one(&db.superuser_pool().await)
+        .await
+        .unwrap();
     assert_eq!(su, 4, "nothing changed");
 }
 
@@ -190,9 +170,7 @@ async fn pooled_connections_never_leak_a_scope() {
     ];
     let picks: Vec<usize> = {
         let mut rng = rand::rng();
-        (0..1_000)
-            .map(|_| rng.random_range(0..scopes.len()))
-            .collect()
+        (0..1_000).map(|_| rng.random_range(0..scopes.len())).collect()
     };
     let results = join_all(picks.into_iter().map(|i| {
         let pool = pool.clone();

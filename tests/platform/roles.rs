@@ -2,12 +2,7 @@
 
 use ordo_testkit::TestDb;
 
-const SERVICE_ROLES: [&str; 4] = [
-    "ordo_order",
-    "ordo_payment",
-    "ordo_delivery",
-    "ordo_notification",
-];
+const SERVICE_ROLES: [&str; 4] = ["ordo_order", "ordo_payment", "ordo_delivery", "ordo_notification"];
 
 #[tokio::test]
 async fn a_service_role_cannot_read_another_services_schema() {
@@ -32,11 +27,9 @@ async fn a_service_role_cannot_read_another_services_schema() {
     assert_eq!(n, 0);
     // And it cannot create objects anywhere.
     for schema in ["payments", "public", "orders"] {
-        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "create table {schema}.x (id int)"
-        )))
-        .execute(&payment)
-        .await;
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!("create table {schema}.x (id int)")))
+            .execute(&payment)
+            .await;
         assert!(r.is_err(), "ordo_payment could create a table in {schema}");
     }
     // The order history is append-only for the order service.
@@ -45,10 +38,7 @@ async fn a_service_role_cannot_read_another_services_schema() {
         .execute(&order)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_database_error().and_then(|e| e.code()).as_deref(),
-        Some("42501")
-    );
+    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
 }
 
 #[tokio::test]
@@ -56,12 +46,13 @@ async fn no_service_role_can_bypass_row_level_security() {
     let db = TestDb::create().await;
     let su = db.superuser_pool().await;
     for role in SERVICE_ROLES.iter().chain(["ordo_owner"].iter()) {
-        let (superuser, bypass, createrole, createdb): (bool, bool, bool, bool) =
-            sqlx::query_as("select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = $1")
-                .bind(role)
-                .fetch_one(&su)
-                .await
-                .unwrap();
+        let (superuser, bypass, createrole, createdb): (bool, bool, bool, bool) = sqlx::query_as(
+            "select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = $1",
+        )
+        .bind(role)
+        .fetch_one(&su)
+        .await
+        .unwrap();
         assert!(
             !superuser && !bypass && !createrole && !createdb,
             "{role} is too powerful"
@@ -89,27 +80,17 @@ async fn no_service_role_can_bypass_row_level_security() {
     .fetch_all(&su)
     .await
     .unwrap();
-    assert!(
-        tables.len() >= 5,
-        "expected the order tables, got {tables:?}"
-    );
+    assert!(tables.len() >= 5, "expected the order tables, got {tables:?}");
     for (schema, table, rls, force, owner, policies) in tables {
-        assert!(
-            rls && force,
-            "{schema}.{table}: RLS enabled={rls} forced={force}"
-        );
+        assert!(rls && force, "{schema}.{table}: RLS enabled={rls} forced={force}");
         assert_eq!(owner, "ordo_owner", "{schema}.{table}");
-        assert!(
-            policies >= 1,
-            "{schema}.{table} has no USING + WITH CHECK policy"
-        );
+        assert!(policies >= 1, "{schema}.{table} has no USING + WITH CHECK policy");
     }
-    let owned_by_services: i64 = sqlx::query_scalar(
-        "select count(*) from pg_class c where pg_get_userbyid(c.relowner) = any($1)",
-    )
-    .bind(&SERVICE_ROLES[..])
-    .fetch_one(&su)
-    .await
-    .unwrap();
+    let owned_by_services: i64 =
+        sqlx::query_scalar("select count(*) from pg_class c where pg_get_userbyid(c.relowner) = any($1)")
+            .bind(&SERVICE_ROLES[..])
+            .fetch_one(&su)
+            .await
+            .unwrap();
     assert_eq!(owned_by_services, 0, "a service role owns a relation");
 }

@@ -6,9 +6,7 @@ use ordo_testkit::{TestBus, TestDb, service_config};
 use serde_json::Value;
 
 async fn get(port: u16, path: &str) -> (u16, String) {
-    let res = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
-        .await
-        .unwrap();
+    let res = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
@@ -19,15 +17,11 @@ async fn all_four_services_serve_health_and_metrics() {
     let mut running: Vec<(&str, Running)> = Vec::new();
     running.push((
         "order",
-        ordo_order::build(service_config("order", &db, &bus))
-            .await
-            .unwrap(),
+        ordo_order::build(service_config("order", &db, &bus)).await.unwrap(),
     ));
     running.push((
         "payment",
-        ordo_payment::build(service_config("payment", &db, &bus))
-            .await
-            .unwrap(),
+        ordo_payment::build(service_config("payment", &db, &bus)).await.unwrap(),
     ));
     running.push((
         "delivery",
@@ -53,16 +47,11 @@ async fn all_four_services_serve_health_and_metrics() {
         assert_eq!(status, 200, "{name} ready: {body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
-            (
-                v["checks"]["database"].as_str(),
-                v["checks"]["nats"].as_str()
-            ),
+            (v["checks"]["database"].as_str(), v["checks"]["nats"].as_str()),
             (Some("ok"), Some("ok")),
             "{name}"
         );
-        let res = reqwest::get(format!("http://127.0.0.1:{port}/nope"))
-            .await
-            .unwrap();
+        let res = reqwest::get(format!("http://127.0.0.1:{port}/nope")).await.unwrap();
         assert_eq!(res.status().as_u16(), 404);
         assert_eq!(res.headers()["content-type"], "application/vnd.api+json");
         assert!(res.headers().contains_key("x-request-id"));
@@ -70,10 +59,7 @@ async fn all_four_services_serve_health_and_metrics() {
         assert_eq!(v["errors"][0]["code"], "not_found", "{name}");
         let (status, body) = get(port, "/metrics").await;
         assert_eq!(status, 200, "{name} metrics");
-        assert!(
-            body.contains("ordo_http_requests_total"),
-            "{name} metrics: {body}"
-        );
+        assert!(body.contains("ordo_http_requests_total"), "{name} metrics: {body}");
     }
 }
 
@@ -123,10 +109,7 @@ async fn server_errors_are_opaque_and_request_ids_echo() {
     assert_eq!(res.status().as_u16(), 500);
     assert_eq!(res.headers()["x-request-id"], "req-123");
     let body = res.text().await.unwrap();
-    assert!(
-        !body.contains("postgres") && !body.contains("secret"),
-        "{body}"
-    );
+    assert!(!body.contains("postgres") && !body.contains("secret"), "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["errors"][0]["code"], "internal_error");
     assert!(v["errors"][0].get("detail").is_none());

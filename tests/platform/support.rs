@@ -1,7 +1,7 @@
 //! Helpers shared by the platform tests.
 
 use ordo_bus::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
-use ordo_events::{Context, Event, Metadata, order::v1::OrderPaid};
+use ordo_events::{Context, Event, EventMetadata, order::v1::OrderPaid};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ pub async fn create_effects_table(superuser: &PgPool) {
 
 pub fn paid_event(tenant: Uuid, order_id: &str) -> OrderPaid {
     OrderPaid {
-        meta: Some(Metadata::new::<OrderPaid>(&tenant.to_string(), order_id, 1)),
+        meta: Some(EventMetadata::for_event::<OrderPaid>(&tenant.to_string(), order_id, 1)),
         order_id: order_id.to_owned(),
         order_number: 1001,
         email: "a@example.com".into(),

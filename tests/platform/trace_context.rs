@@ -20,8 +20,8 @@ async fn consumer_span_is_a_child_of_the_publishing_span() {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let db = TestDb::create().await;
@@ -33,10 +33,7 @@ async fn consumer_span_is_a_child_of_the_publishing_span() {
     let event = paid_event(Uuid::now_v7(), "o-traced");
     async {
         let mut tx = pool.begin().await.unwrap();
-        Outbox::new("orders")
-            .enqueue(&mut tx, &event)
-            .await
-            .unwrap();
+        Outbox::new("orders").enqueue(&mut tx, &event).await.unwrap();
         tx.commit().await.unwrap();
     }
     .instrument(tracing::info_span!("checkout.request"))
@@ -76,13 +73,7 @@ async fn consumer_span_is_a_child_of_the_publishing_span() {
         .await
         .unwrap()
         .unwrap();
-    let consumer = Consumer::new(
-        spec,
-        cfg.consumer,
-        pool.clone(),
-        bus.bus.clone(),
-        RecordEffect,
-    );
+    let consumer = Consumer::new(spec, cfg.consumer, pool.clone(), bus.bus.clone(), RecordEffect);
     assert_eq!(consumer.process(msg).await, Outcome::Applied);
 
     provider.force_flush().unwrap();

@@ -128,10 +128,7 @@ impl Authenticator {
         let allowed = cfg
             .algorithms
             .iter()
-            .map(|a| {
-                Algorithm::from_str(a)
-                    .map_err(|_| AuthError::Config(format!("unknown algorithm {a}")))
-            })
+            .map(|a| Algorithm::from_str(a).map_err(|_| AuthError::Config(format!("unknown algorithm {a}"))))
             .collect::<Result<Vec<_>, _>>()?;
         if allowed.is_empty() {
             return Err(AuthError::Config("no algorithm allowed".into()));
@@ -139,9 +136,7 @@ impl Authenticator {
         let mut keys = Vec::new();
         if let Some(secret) = &cfg.hs_secret {
             if secret.expose().len() < 32 {
-                return Err(AuthError::Config(
-                    "hs_secret must be at least 32 bytes".into(),
-                ));
+                return Err(AuthError::Config("hs_secret must be at least 32 bytes".into()));
             }
             keys.push(KeyEntry {
                 kid: None,
@@ -223,8 +218,7 @@ impl Authenticator {
         validation.validate_nbf = true;
         let mut last = AuthError::UnknownKey;
         for key in candidates {
-            match decode::<serde_json::Map<String, serde_json::Value>>(token, &key.key, &validation)
-            {
+            match decode::<serde_json::Map<String, serde_json::Value>>(token, &key.key, &validation) {
                 Ok(data) => return self.principal(&data.claims),
                 Err(e) => last = map_jwt_error(&e),
             }
@@ -251,11 +245,7 @@ impl Authenticator {
             .collect()
     }
 
-    async fn jwks_candidates(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<Vec<KeyEntry>, AuthError> {
+    async fn jwks_candidates(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<KeyEntry>, AuthError> {
         let (Some(url), Some(http)) = (&self.cfg.jwks_url, &self.http) else {
             return Ok(vec![]);
         };
@@ -266,22 +256,14 @@ impl Authenticator {
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(self.cfg.jwks_refresh_secs));
             let found = self.candidates(kid, alg, &state.keys);
             // Refetch on an unknown kid, but at most every 10 s (no amplification by bad tokens).
-            let recently = state
-                .fetched
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+            let recently = state.fetched.is_some_and(|t| t.elapsed() < Duration::from_secs(10));
             if !found.is_empty() && fresh || found.is_empty() && recently {
                 return Ok(found);
             }
         }
         let mut state = self.jwks.write().await;
         let fetched = async {
-            let body = http
-                .get(url)
-                .send()
-                .await?
-                .error_for_status()?
-                .text()
-                .await?;
+            let body = http.get(url).send().await?.error_for_status()?.text().await?;
             Ok::<_, reqwest::Error>(body)
         }
         .await;
@@ -311,23 +293,17 @@ impl Authenticator {
         Ok(self.candidates(kid, alg, &state.keys))
     }
 
-    fn principal(
-        &self,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Principal, AuthError> {
+    fn principal(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Result<Principal, AuthError> {
         let get = |name: &str| -> Result<&str, AuthError> {
             match claims.get(name) {
-                None | Some(serde_json::Value::Null) => {
-                    Err(AuthError::MissingClaim(name.to_owned()))
-                }
+                None | Some(serde_json::Value::Null) => Err(AuthError::MissingClaim(name.to_owned())),
                 Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
                 Some(_) => Err(AuthError::BadClaim(name.to_owned())),
             }
         };
         let subject = get("sub")?.to_owned();
         let tenant = get(&self.cfg.tenant_claim)?;
-        let tenant_id = Uuid::parse_str(tenant)
-            .map_err(|_| AuthError::BadClaim(self.cfg.tenant_claim.clone()))?;
+        let tenant_id = Uuid::parse_str(tenant).map_err(|_| AuthError::BadClaim(self.cfg.tenant_claim.clone()))?;
         let role = match get(&self.cfg.role_claim)? {
             "customer" => Role::Customer,
             "admin" => Role::Admin,

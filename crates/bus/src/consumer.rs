@@ -36,8 +36,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn decode<E: ordo_events::Event>(&self) -> Result<E, HandlerError> {
-        E::decode(self.payload.as_ref())
-            .map_err(|e| HandlerError::Permanent(format!("decode {}: {e}", self.subject)))
+        E::decode(self.payload.as_ref()).map_err(|e| HandlerError::Permanent(format!("decode {}: {e}", self.subject)))
     }
 }
 
@@ -105,13 +104,7 @@ impl<H> std::fmt::Debug for Consumer<H> {
 }
 
 impl<H: Handler> Consumer<H> {
-    pub fn new(
-        spec: ConsumerSpec,
-        cfg: ConsumerConfig,
-        pool: PgPool,
-        bus: Bus,
-        handler: H,
-    ) -> Self {
+    pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, pool: PgPool, bus: Bus, handler: H) -> Self {
         Consumer {
             spec,
             cfg,
@@ -315,9 +308,7 @@ impl<H: Handler> Consumer<H> {
             Err(e) => {
                 // Not recorded: leave it to JetStream to redeliver rather than lose it.
                 tracing::error!(error = %e, "dead letter not written; the event will be redelivered");
-                let _ = msg
-                    .ack_with(AckKind::Nak(Some(self.backoff(d.attempt))))
-                    .await;
+                let _ = msg.ack_with(AckKind::Nak(Some(self.backoff(d.attempt)))).await;
                 Outcome::Retrying
             }
         }
@@ -340,8 +331,7 @@ impl<H: Handler> Consumer<H> {
         let headers_json: serde_json::Value = row.try_get("headers")?;
         let headers = headers_from_json(&headers_json);
         let event_id: Option<Uuid> = row.try_get("event_id")?;
-        let event_id =
-            event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
+        let event_id = event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
         let payload: Vec<u8> = row.try_get("payload")?;
         let d = Delivery {
             subject: row.try_get("subject")?,
@@ -373,21 +363,11 @@ fn header_uuid(h: &HeaderMap, name: &str) -> Option<Uuid> {
     h.get(name).and_then(|v| Uuid::parse_str(v.as_str()).ok())
 }
 
-fn delivery_from(
-    msg: &jetstream::Message,
-    subject: String,
-    attempt: u32,
-) -> Result<Delivery, String> {
+fn delivery_from(msg: &jetstream::Message, subject: String, attempt: u32) -> Result<Delivery, String> {
     let h = msg.headers.clone().unwrap_or_default();
     let event_id = header_uuid(&h, headers::EVENT_ID)
         .or_else(|| header_uuid(&h, headers::MSG_ID))
-        .ok_or_else(|| {
-            format!(
-                "{subject}: no event id in {} or {}",
-                headers::EVENT_ID,
-                headers::MSG_ID
-            )
-        })?;
+        .ok_or_else(|| format!("{subject}: no event id in {} or {}", headers::EVENT_ID, headers::MSG_ID))?;
     Ok(Delivery {
         subject,
         event_id,
@@ -402,10 +382,7 @@ fn headers_to_json(h: &HeaderMap) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for (k, values) in h.iter() {
         if let Some(v) = values.first() {
-            map.insert(
-                k.to_string(),
-                serde_json::Value::String(v.as_str().to_owned()),
-            );
+            map.insert(k.to_string(), serde_json::Value::String(v.as_str().to_owned()));
         }
     }
     serde_json::Value::Object(map)

@@ -65,13 +65,16 @@ pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     namespace: String,
+    replicas: usize,
 }
 
 impl Bus {
     #[tracing::instrument(name = "nats.connect", skip(cfg), fields(url = %cfg.url))]
     pub async fn connect(cfg: &NatsConfig, service: &str) -> Result<Bus, BusError> {
         let client = connect_client(&cfg.url, service).await?;
-        Ok(Self::from_client(client, &cfg.namespace))
+        let mut bus = Self::from_client(client, &cfg.namespace);
+        bus.replicas = cfg.stream_replicas.max(1);
+        Ok(bus)
     }
 
     pub fn from_client(client: async_nats::Client, namespace: &str) -> Bus {
@@ -81,6 +84,7 @@ impl Bus {
             client,
             js,
             namespace: namespace.to_owned(),
+            replicas: 1,
         }
     }
 
@@ -134,12 +138,10 @@ impl Bus {
                 retention: jetstream::stream::RetentionPolicy::Limits,
                 max_age: Duration::from_secs(7 * 24 * 3600),
                 duplicate_window: Duration::from_secs(120),
+                num_replicas: self.replicas,
                 ..Default::default()
             };
-            self.js
-                .create_or_update_stream(config)
-                .await
-                .map_err(BusError::js)?;
+            self.js.create_or_update_stream(config).await.map_err(BusError::js)?;
         }
         Ok(())
     }

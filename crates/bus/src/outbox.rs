@@ -15,37 +15,23 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(schema: &str) -> Outbox {
         Outbox {
-            insert_sql: format!(
-                "insert into {schema}.outbox (id, subject, headers, payload) values ($1, $2, $3, $4)"
-            ),
+            insert_sql: format!("insert into {schema}.outbox (id, subject, headers, payload) values ($1, $2, $3, $4)"),
         }
     }
 
     /// Add `event` to the outbox inside the caller's transaction. The event must carry its
     /// metadata (id and tenant); the current span's trace context is stored with it.
     #[tracing::instrument(name = "outbox.enqueue", skip_all, fields(subject = E::SUBJECT))]
-    pub async fn enqueue<E: Event>(
-        &self,
-        conn: &mut PgConnection,
-        event: &E,
-    ) -> Result<Uuid, BusError> {
+    pub async fn enqueue<E: Event>(&self, conn: &mut PgConnection, event: &E) -> Result<Uuid, BusError> {
         let meta = event
             .meta()
             .ok_or_else(|| BusError::Event(format!("{} has no metadata", E::SUBJECT)))?;
-        let id = Uuid::parse_str(&meta.event_id).map_err(|_| {
-            BusError::Event(format!(
-                "{}: event id {:?} is not a UUID",
-                E::SUBJECT,
-                meta.event_id
-            ))
-        })?;
+        let id = Uuid::parse_str(&meta.event_id)
+            .map_err(|_| BusError::Event(format!("{}: event id {:?} is not a UUID", E::SUBJECT, meta.event_id)))?;
         let mut h = Map::new();
         h.insert(headers::EVENT_TYPE.into(), Value::String(E::SUBJECT.into()));
         if !meta.tenant_id.is_empty() {
-            h.insert(
-                headers::TENANT.into(),
-                Value::String(meta.tenant_id.clone()),
-            );
+            h.insert(headers::TENANT.into(), Value::String(meta.tenant_id.clone()));
         }
         for (k, v) in ordo_telemetry::trace_headers(&tracing::Span::current()) {
             h.insert(k, Value::String(v));

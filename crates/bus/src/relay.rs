@@ -186,10 +186,8 @@ impl Relay {
                 .await?;
         }
         tx.commit().await?;
-        metrics::counter!("ordo_outbox_published_total", "schema" => self.schema.clone())
-            .increment(acked.len() as u64);
-        metrics::histogram!("ordo_outbox_lag_seconds", "schema" => self.schema.clone())
-            .record(max_lag);
+        metrics::counter!("ordo_outbox_published_total", "schema" => self.schema.clone()).increment(acked.len() as u64);
+        metrics::histogram!("ordo_outbox_lag_seconds", "schema" => self.schema.clone()).record(max_lag);
         tracing::Span::current().record("published", acked.len());
         if acked.len() < rows.len() {
             return Err(BusError::JetStream(format!(

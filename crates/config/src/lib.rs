@@ -84,6 +84,8 @@ pub struct NatsConfig {
     pub url: String,
     /// Prefix for stream names and subjects; empty in production, unique per test.
     pub namespace: String,
+    /// Replicas of each stream: 1 on one server, 3 on a three-node JetStream cluster.
+    pub stream_replicas: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +179,7 @@ impl ServiceConfig {
             nats: NatsConfig {
                 url: "nats://127.0.0.1:4222".into(),
                 namespace: String::new(),
+                stream_replicas: 1,
             },
             auth: AuthConfig {
                 issuer: "https://auth.ordo.local/".into(),
@@ -240,12 +243,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn env_and_file_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "ordo.toml",
-                "[http]\nport = 9999\n[consumer]\nmax_attempts = 7\n",
-            )?;
+            jail.create_file("ordo.toml", "[http]\nport = 9999\n[consumer]\nmax_attempts = 7\n")?;
             jail.set_env("ORDO_CONFIG", "ordo.toml");
             jail.set_env("ORDO_HTTP__PORT", "7000");
             jail.set_env("ORDO_DATABASE__URL", "postgres://x@y/z");

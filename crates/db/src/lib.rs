@@ -99,10 +99,7 @@ pub async fn set_scope(conn: &mut PgConnection, scope: &Scope) -> Result<(), sql
 
 /// Begin a transaction scoped to `scope`.
 #[tracing::instrument(name = "db.begin_scoped", skip_all, fields(tenant = %scope.tenant_id, role = scope.role.as_str()))]
-pub async fn begin_scoped(
-    pool: &PgPool,
-    scope: &Scope,
-) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin_scoped(pool: &PgPool, scope: &Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     set_scope(&mut tx, scope).await?;
     Ok(tx)

@@ -79,10 +79,7 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self {
-            amount: 0,
-            currency,
-        }
+        Self { amount: 0, currency }
     }
 
     pub fn amount(&self) -> i64 {
@@ -107,10 +104,7 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self
-            .amount
-            .checked_add(other.amount)
-            .ok_or(MoneyError::Overflow)?;
+        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
         Ok(Money {
             amount,
             currency: self.currency,
@@ -120,10 +114,7 @@ impl Money {
     /// `self - other`, refusing to go below zero.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self
-            .amount
-            .checked_sub(other.amount)
-            .ok_or(MoneyError::Overflow)?;
+        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
         Money::try_new(amount, self.currency)
     }
 
@@ -177,10 +168,7 @@ mod tests {
             a.checked_add(Money::new(1, usd)),
             Err(MoneyError::CurrencyMismatch(..))
         ));
-        assert!(matches!(
-            a.checked_sub(Money::new(101, eur)),
-            Err(MoneyError::Negative)
-        ));
+        assert!(matches!(a.checked_sub(Money::new(101, eur)), Err(MoneyError::Negative)));
         let big = Money::try_new(i64::MAX, eur).unwrap();
         assert_eq!(big.checked_add(a), Err(MoneyError::Overflow));
         assert_eq!(big.checked_mul(2), Err(MoneyError::Overflow));
@@ -189,21 +177,9 @@ mod tests {
 
     #[test]
     fn display_uses_currency_exponent() {
-        assert_eq!(
-            Money::new(1299, Currency::parse("EUR").unwrap()).display(),
-            "12.99 EUR"
-        );
-        assert_eq!(
-            Money::new(5, Currency::parse("USD").unwrap()).display(),
-            "0.05 USD"
-        );
-        assert_eq!(
-            Money::new(1500, Currency::parse("JPY").unwrap()).display(),
-            "1500 JPY"
-        );
-        assert_eq!(
-            Money::new(1500, Currency::parse("KWD").unwrap()).display(),
-            "1.500 KWD"
-        );
+        assert_eq!(Money::new(1299, Currency::parse("EUR").unwrap()).display(), "12.99 EUR");
+        assert_eq!(Money::new(5, Currency::parse("USD").unwrap()).display(), "0.05 USD");
+        assert_eq!(Money::new(1500, Currency::parse("JPY").unwrap()).display(), "1500 JPY");
+        assert_eq!(Money::new(1500, Currency::parse("KWD").unwrap()).display(), "1.500 KWD");
     }
 }

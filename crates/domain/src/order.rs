@@ -207,10 +207,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("{trigger} is not allowed while the order is {from}")]
-    NotAllowed {
-        from: OrderStatus,
-        trigger: TriggerKind,
-    },
+    NotAllowed { from: OrderStatus, trigger: TriggerKind },
     #[error("event {event_id} was already applied as {applied_as}, not {trigger}")]
     EventIdReused {
         event_id: Uuid,
@@ -475,9 +472,7 @@ impl Order {
 
     fn check_covers(&self, amount: Money) -> Result<(), TransitionError> {
         if amount.currency() != self.total.currency() {
-            return Err(
-                MoneyError::CurrencyMismatch(amount.currency(), self.total.currency()).into(),
-            );
+            return Err(MoneyError::CurrencyMismatch(amount.currency(), self.total.currency()).into());
         }
         if amount.amount() < self.total.amount() {
             return Err(TransitionError::InsufficientPayment {

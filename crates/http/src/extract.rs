@@ -61,10 +61,7 @@ impl FromRequest for AdminOnly {
         Box::pin(async move {
             let p = authenticate(req).await?;
             if p.role != Role::Admin {
-                return Err(ApiError::forbidden(
-                    "admin_only",
-                    "this endpoint needs the admin role",
-                ));
+                return Err(ApiError::forbidden("admin_only", "this endpoint needs the admin role"));
             }
             Ok(AdminOnly(p))
         })

@@ -41,10 +41,7 @@ use tracing::Instrument;
 pub const REQUEST_ID: &str = "x-request-id";
 
 fn sane_request_id(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 128
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Middleware: request id, request span, metrics, and `X-Request-Id` on every response.
@@ -86,44 +83,37 @@ pub async fn observe(
     };
     let status = res.status().as_u16();
     span.record("status", status);
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     metrics::counter!("ordo_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("ordo_http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID), v);
+        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), v);
     }
     Ok(res)
 }
 
 /// JSON bodies: size limit and JSON:API errors.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| {
-            let api = match &err {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::payload_too_large(),
-                JsonPayloadError::ContentType => ApiError::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send application/json or application/vnd.api+json",
-                ),
-                JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    ApiError::unprocessable("invalid_body", &e.to_string(), None)
-                }
-                JsonPayloadError::Deserialize(e) => {
-                    ApiError::bad_request("malformed_json", &e.to_string())
-                }
-                JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::payload_too_large(),
-                _ => ApiError::bad_request("unreadable_body", "the request body could not be read"),
-            };
-            api.into()
-        })
+    web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
+        let api = match &err {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::payload_too_large()
+            }
+            JsonPayloadError::ContentType => ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json or application/vnd.api+json",
+            ),
+            JsonPayloadError::Deserialize(e) if e.is_data() => {
+                ApiError::unprocessable("invalid_body", &e.to_string(), None)
+            }
+            JsonPayloadError::Deserialize(e) => ApiError::bad_request("malformed_json", &e.to_string()),
+            JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::payload_too_large(),
+            _ => ApiError::bad_request("unreadable_body", "the request body could not be read"),
+        };
+        api.into()
+    })
 }
 
 /// Raw bodies (`web::Bytes`): size limit.

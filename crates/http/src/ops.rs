@@ -41,11 +41,7 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(r: web::Data<Readiness>) -> HttpResponse {
-    let db = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("select 1").execute(&r.pool),
-    )
-    .await;
+    let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("select 1").execute(&r.pool)).await;
     let db_ok = matches!(db, Ok(Ok(_)));
     let nats_ok = r.nats.connection_state() == async_nats::connection::State::Connected
         && matches!(

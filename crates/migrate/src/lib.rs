@@ -59,9 +59,7 @@ pub const OWNER_ROLE: &str = "ordo_owner";
 pub enum MigrateError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error(
-        "migration {0} was changed after it was applied (checksum differs); add a new file instead"
-    )]
+    #[error("migration {0} was changed after it was applied (checksum differs); add a new file instead")]
     Changed(String),
     #[error("invalid database name {0:?}")]
     BadName(String),
@@ -83,18 +81,15 @@ pub async fn bootstrap(admin_url: &str, database: &str) -> Result<(), MigrateErr
     let mut admin = PgConnection::connect(admin_url).await?;
     // Roles are cluster-wide: serialise concurrent bootstraps (parallel tests) on a lock.
     let mut tx = admin.begin().await?;
-    tx.execute("select pg_advisory_xact_lock(727274001)")
-        .await?;
+    tx.execute("select pg_advisory_xact_lock(727274001)").await?;
     let roles = std::iter::once(OWNER_ROLE).chain(SERVICES.iter().map(|s| s.role));
     for role in roles {
-        let exists: bool =
-            sqlx::query_scalar("select exists(select 1 from pg_roles where rolname = $1)")
-                .bind(role)
-                .fetch_one(&mut *tx)
-                .await?;
+        let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_roles where rolname = $1)")
+            .bind(role)
+            .fetch_one(&mut *tx)
+            .await?;
         if !exists {
-            tx.execute(AssertSqlSafe(format!("create role {role} login")))
-                .await?;
+            tx.execute(AssertSqlSafe(format!("create role {role} login"))).await?;
         }
         // Enforced on every run, so a role altered by hand is put back.
         tx.execute(AssertSqlSafe(format!(
@@ -104,16 +99,13 @@ pub async fn bootstrap(admin_url: &str, database: &str) -> Result<(), MigrateErr
     }
     tx.commit().await?;
 
-    let exists: bool =
-        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-            .bind(database)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+        .bind(database)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         admin
-            .execute(AssertSqlSafe(format!(
-                "create database {database} owner {OWNER_ROLE}"
-            )))
+            .execute(AssertSqlSafe(format!("create database {database} owner {OWNER_ROLE}")))
             .await?;
     }
     admin.close().await?;
@@ -135,9 +127,7 @@ pub async fn bootstrap(admin_url: &str, database: &str) -> Result<(), MigrateErr
             role = s.role
         ));
     }
-    sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-        .execute(&mut db)
-        .await?;
+    sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut db).await?;
     db.close().await?;
     Ok(())
 }
@@ -176,9 +166,7 @@ pub fn plan() -> Vec<(ServiceSchema, String, String)> {
     for s in SERVICES {
         for folder in ["common", s.folder] {
             for (f, name, sql) in EMBEDDED.iter().filter(|(f, _, _)| *f == folder) {
-                let sql = sql
-                    .replace("__SCHEMA__", s.schema)
-                    .replace("__ROLE__", s.role);
+                let sql = sql.replace("__SCHEMA__", s.schema).replace("__ROLE__", s.role);
                 out.push((s, format!("{f}/{name}"), sql));
             }
         }
@@ -226,15 +214,15 @@ async fn apply_all(conn: &mut PgConnection) -> Result<Vec<String>, MigrateError>
             continue;
         }
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("insert into ordo_meta.applied_migrations (schema_name, migration, checksum) values ($1, $2, md5($3))")
-            .bind(s.schema)
-            .bind(&key)
-            .bind(&sql)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut *tx).await?;
+        sqlx::query(
+            "insert into ordo_meta.applied_migrations (schema_name, migration, checksum) values ($1, $2, md5($3))",
+        )
+        .bind(s.schema)
+        .bind(&key)
+        .bind(&sql)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(schema = s.schema, migration = %key, "applied");
         applied.push(format!("{}:{key}", s.schema));
@@ -271,11 +259,7 @@ mod tests {
     fn plan_covers_every_schema_with_common_first() {
         let p = plan();
         for s in SERVICES {
-            let keys: Vec<&String> = p
-                .iter()
-                .filter(|(x, _, _)| *x == s)
-                .map(|(_, k, _)| k)
-                .collect();
+            let keys: Vec<&String> = p.iter().filter(|(x, _, _)| *x == s).map(|(_, k, _)| k).collect();
             assert_eq!(
                 keys.first().map(|k| k.as_str()),
                 Some("common/0001_messaging.sql"),

@@ -9,13 +9,10 @@ async fn main() -> anyhow::Result<()> {
     let owner = match std::env::var("ORDO_OWNER_DATABASE_URL") {
         Ok(u) => u,
         Err(_) => match &admin {
-            Some(a) => ordo_migrate::replace_user(
-                &ordo_migrate::replace_database(a, &database),
-                ordo_migrate::OWNER_ROLE,
-            ),
-            None => anyhow::bail!(
-                "set ORDO_OWNER_DATABASE_URL (and ORDO_ADMIN_DATABASE_URL to bootstrap)"
-            ),
+            Some(a) => {
+                ordo_migrate::replace_user(&ordo_migrate::replace_database(a, &database), ordo_migrate::OWNER_ROLE)
+            }
+            None => anyhow::bail!("set ORDO_OWNER_DATABASE_URL (and ORDO_ADMIN_DATABASE_URL to bootstrap)"),
         },
     };
     if let Some(admin) = &admin {

@@ -53,12 +53,7 @@ impl Platform {
 
     /// Start the outbox relay of `schema`.
     pub fn spawn_relay(&self, schema: &str) -> JoinHandle<()> {
-        let relay = ordo_bus::relay::Relay::new(
-            self.pool.clone(),
-            self.bus.clone(),
-            schema,
-            &self.config.outbox,
-        );
+        let relay = ordo_bus::relay::Relay::new(self.pool.clone(), self.bus.clone(), schema, &self.config.outbox);
         tokio::spawn(relay.run())
     }
 

@@ -15,9 +15,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use ordo_config::TelemetryConfig;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{
-    EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt,
-};
+use tracing_subscriber::{EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -43,16 +41,30 @@ impl Drop for TelemetryGuard {
 /// A tracer provider: with an OTLP/HTTP batch exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
 /// otherwise without exporter (spans still get ids, so trace context still propagates).
 pub fn tracer_provider(service: &str) -> Result<SdkTracerProvider, TelemetryError> {
+    match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(base) if !base.is_empty() => {
+            tracer_provider_exporting_to(service, Some(format!("{}/v1/traces", base.trim_end_matches('/'))))
+        }
+        _ => tracer_provider_exporting_to(service, None),
+    }
+}
+
+/// A tracer provider exporting OTLP/HTTP (protobuf) to the full `traces_url`, or not at all.
+pub fn tracer_provider_exporting_to(
+    service: &str,
+    traces_url: Option<String>,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(format!("ordo-{service}"))
         .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    if let Some(url) = traces_url {
         use opentelemetry_otlp::WithExportConfig as _;
         // The blocking reqwest client runs in the SDK's own batch thread (no tokio reactor there).
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(url)
             .build()
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         builder = builder.with_batch_exporter(exporter);
@@ -66,10 +78,7 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> Result<TelemetryGuard, Tele
     let provider = tracer_provider(service)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.filter));
     let fmt = if cfg.log_format == "pretty" {
-        tracing_subscriber::fmt::layer()
-            .with_target(false)
-            .compact()
-            .boxed()
+        tracing_subscriber::fmt::layer().with_target(false).compact().boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .json()

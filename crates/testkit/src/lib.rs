@@ -23,8 +23,7 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 pub fn admin_url() -> String {
-    std::env::var("ORDO_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("ORDO_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn nats_url() -> String {
@@ -46,22 +45,15 @@ impl TestDb {
         ordo_migrate::bootstrap(&admin, &name)
             .await
             .expect("bootstrap test database");
-        let owner = ordo_migrate::replace_user(
-            &ordo_migrate::replace_database(&admin, &name),
-            ordo_migrate::OWNER_ROLE,
-        );
-        ordo_migrate::migrate(&owner)
-            .await
-            .expect("migrate test database");
+        let owner =
+            ordo_migrate::replace_user(&ordo_migrate::replace_database(&admin, &name), ordo_migrate::OWNER_ROLE);
+        ordo_migrate::migrate(&owner).await.expect("migrate test database");
         TestDb { name, admin }
     }
 
     /// Connection URL of `role` on this database.
     pub fn url_for(&self, role: &str) -> String {
-        ordo_migrate::replace_user(
-            &ordo_migrate::replace_database(&self.admin, &self.name),
-            role,
-        )
+        ordo_migrate::replace_user(&ordo_migrate::replace_database(&self.admin, &self.name), role)
     }
 
     pub async fn pool_for(&self, role: &str, max: u32) -> PgPool {
@@ -142,13 +134,8 @@ impl Drop for TestBus {
                 .build()
                 .ok()?;
             rt.block_on(async {
-                let client = ordo_bus::connect_client(&nats_url(), "test-cleanup")
-                    .await
-                    .ok()?;
-                Bus::from_client(client, &namespace)
-                    .delete_streams()
-                    .await
-                    .ok()
+                let client = ordo_bus::connect_client(&nats_url(), "test-cleanup").await.ok()?;
+                Bus::from_client(client, &namespace).delete_streams().await.ok()
             })
         })
         .join();
@@ -226,21 +213,12 @@ pub fn mint(claims: &serde_json::Value) -> String {
     mint_with(claims, Algorithm::RS256, Some("k1"), RSA1_PRIVATE)
 }
 
-pub fn mint_with(
-    claims: &serde_json::Value,
-    alg: Algorithm,
-    kid: Option<&str>,
-    private_pem: &str,
-) -> String {
+pub fn mint_with(claims: &serde_json::Value, alg: Algorithm, kid: Option<&str>, private_pem: &str) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     let key = match alg {
-        Algorithm::ES256 | Algorithm::ES384 => {
-            EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap()
-        }
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            EncodingKey::from_secret(private_pem.as_bytes())
-        }
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap(),
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => EncodingKey::from_secret(private_pem.as_bytes()),
         _ => EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap(),
     };
     jsonwebtoken::encode(&header, claims, &key).unwrap()

@@ -16,11 +16,7 @@ fn line_ids() -> Vec<Uuid> {
 
 fn new_order() -> Order {
     let kinds = [LineKind::Digital, LineKind::Physical, LineKind::Digital];
-    Order::place(
-        Money::new(TOTAL, eur()),
-        line_ids().into_iter().zip(kinds).collect(),
-    )
-    .unwrap()
+    Order::place(Money::new(TOTAL, eur()), line_ids().into_iter().zip(kinds).collect()).unwrap()
 }
 
 fn must(order: &mut Order, t: Trigger) {
@@ -119,14 +115,8 @@ fn every_state_trigger_pair() {
                     assert_eq!(order.status(), to);
                 }
                 None => {
-                    assert!(
-                        result.is_err(),
-                        "{state} + {kind}: expected an error, got {result:?}"
-                    );
-                    assert_eq!(
-                        order, before,
-                        "{state} + {kind}: an error must change nothing"
-                    );
+                    assert!(result.is_err(), "{state} + {kind}: expected an error, got {result:?}");
+                    assert_eq!(order, before, "{state} + {kind}: an error must change nothing");
                 }
             }
         }
@@ -142,10 +132,7 @@ fn repeated_event_is_a_noop_and_reused_id_an_error() {
         Ok(Outcome::Applied(_))
     ));
     let snapshot = o.clone();
-    assert_eq!(
-        o.apply(id, Trigger::PaymentProcessing),
-        Ok(Outcome::Duplicate)
-    );
+    assert_eq!(o.apply(id, Trigger::PaymentProcessing), Ok(Outcome::Duplicate));
     assert_eq!(o, snapshot);
     assert!(matches!(
         o.apply(id, sample(TriggerKind::PaymentSucceeded)),
@@ -185,10 +172,7 @@ fn short_payment_or_wrong_currency_is_refused() {
             amount: Money::new(TOTAL - 1, eur()),
         },
     );
-    assert!(matches!(
-        r,
-        Err(TransitionError::InsufficientPayment { .. })
-    ));
+    assert!(matches!(r, Err(TransitionError::InsufficientPayment { .. })));
     let usd = Currency::parse("USD").unwrap();
     let r = o.apply(
         Uuid::now_v7(),
@@ -224,10 +208,7 @@ fn cancel_effects_depend_on_payment_state() {
             reason: CancelReason::Customer,
         },
     );
-    assert_eq!(
-        c.effects,
-        vec![Effect::ReleaseInventory, Effect::CancelPayment]
-    );
+    assert_eq!(c.effects, vec![Effect::ReleaseInventory, Effect::CancelPayment]);
     assert_eq!(o.fulfillment_status(), FulfillmentStatus::Canceled);
 }
 
@@ -303,37 +284,17 @@ fn partial_refunds_accumulate_up_to_captured() {
 fn partial_fulfilment_and_delivery() {
     let ids = line_ids();
     let mut o = in_state(OrderStatus::Paid);
-    must(
-        &mut o,
-        Trigger::LinesFulfilled {
-            lines: vec![ids[0]],
-        },
-    );
+    must(&mut o, Trigger::LinesFulfilled { lines: vec![ids[0]] });
     assert_eq!(
         (o.status(), o.fulfillment_status()),
         (OrderStatus::Paid, FulfillmentStatus::PartiallyFulfilled)
     );
     // A fulfilled digital line may be downloaded before the parcel ships.
-    must(
-        &mut o,
-        Trigger::LinesDelivered {
-            lines: vec![ids[0]],
-        },
-    );
+    must(&mut o, Trigger::LinesDelivered { lines: vec![ids[0]] });
     assert_eq!(o.status(), OrderStatus::Paid);
-    let r = o.apply(
-        Uuid::now_v7(),
-        Trigger::LinesDelivered {
-            lines: vec![ids[1]],
-        },
-    );
+    let r = o.apply(Uuid::now_v7(), Trigger::LinesDelivered { lines: vec![ids[1]] });
     assert!(matches!(r, Err(TransitionError::LineNotFulfilled(_))));
-    let r = o.apply(
-        Uuid::now_v7(),
-        Trigger::LinesFulfilled {
-            lines: vec![ids[0]],
-        },
-    );
+    let r = o.apply(Uuid::now_v7(), Trigger::LinesFulfilled { lines: vec![ids[0]] });
     assert!(matches!(r, Err(TransitionError::LineAlreadyFulfilled(_))));
     let r = o.apply(
         Uuid::now_v7(),
@@ -352,10 +313,7 @@ fn partial_fulfilment_and_delivery() {
     );
     assert_eq!(
         (o.status(), o.fulfillment_status()),
-        (
-            OrderStatus::Fulfilled,
-            FulfillmentStatus::PartiallyDelivered
-        )
+        (OrderStatus::Fulfilled, FulfillmentStatus::PartiallyDelivered)
     );
     must(
         &mut o,
@@ -407,9 +365,7 @@ fn arb_trigger() -> impl Strategy<Value = Trigger> {
             Just(CancelReason::Expired)
         ]
         .prop_map(|reason| Trigger::Cancel { reason }),
-        lines
-            .clone()
-            .prop_map(|lines| Trigger::LinesFulfilled { lines }),
+        lines.clone().prop_map(|lines| Trigger::LinesFulfilled { lines }),
         lines.prop_map(|lines| Trigger::LinesDelivered { lines }),
         amount.prop_map(|a| Trigger::Refunded {
             amount: Money::new(a, eur())
