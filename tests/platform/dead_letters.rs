@@ -76,14 +76,7 @@ async fn failing_event_is_dead_lettered_after_attempts_and_replayed_once_fixed()
         .await
         .unwrap();
 
-    let dead = eventually(20, || async {
-        let n: i64 = sqlx::query_scalar("select count(*) from orders.dead_letters")
-            .fetch_one(&superuser)
-            .await
-            .unwrap();
-        n == 1
-    })
-    .await;
+    let dead = count_reaches(&superuser, "select count(*) from orders.dead_letters", 1, 20).await;
     assert!(dead, "the poison event was not dead-lettered");
     // The consumer kept going with the next events.
     let got = effects(&superuser).await;

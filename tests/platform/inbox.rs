@@ -10,6 +10,21 @@ use ordo_testkit::{TestBus, TestDb};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Publish `event` straight to JetStream with the given broker id and event id headers.
+async fn publish_raw(bus: &TestBus, event: &OrderPaid, msg_id: &str, event_id: Uuid) {
+    let mut h = HeaderMap::new();
+    h.insert(headers::MSG_ID, msg_id);
+    h.insert(headers::EVENT_ID, event_id.to_string().as_str());
+    let msg = PublishMessage::build().payload(event.encode_to_vec().into()).headers(h);
+    let ack = bus
+        .bus
+        .jetstream()
+        .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
+        .await
+        .unwrap();
+    ack.await.unwrap();
+}
+
 #[tokio::test]
 async fn same_event_delivered_five_times_has_one_effect() {
     let db = TestDb::create().await;
@@ -25,29 +40,9 @@ async fn same_event_delivered_five_times_has_one_effect() {
     // outside JetStream's de-duplication window, so all five really reach the consumer; the
     // event id the inbox keys on is the same.
     for copy in 0..5 {
-        let mut h = HeaderMap::new();
-        h.insert(headers::MSG_ID, format!("{id}-copy{copy}").as_str());
-        h.insert(headers::EVENT_ID, id.to_string().as_str());
-        let msg = PublishMessage::build().payload(event.encode_to_vec().into()).headers(h);
-        bus.bus
-            .jetstream()
-            .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_raw(&bus, &event, &format!("{id}-copy{copy}"), id).await;
     }
-    let mut h = HeaderMap::new();
-    h.insert(headers::EVENT_ID, event_id(&other).to_string().as_str());
-    h.insert(headers::MSG_ID, event_id(&other).to_string().as_str());
-    let msg = PublishMessage::build().payload(other.encode_to_vec().into()).headers(h);
-    bus.bus
-        .jetstream()
-        .send_publish(bus.bus.subject(OrderPaid::SUBJECT), msg)
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    publish_raw(&bus, &other, &event_id(&other).to_string(), event_id(&other)).await;
 
     let mut cfg = ServiceConfig::defaults("order", 0).consumer;
     cfg.concurrency = 5; // let the copies race each other
@@ -61,13 +56,12 @@ async fn same_event_delivered_five_times_has_one_effect() {
     let task = tokio::spawn(consumer.run());
     let saw_other = eventually(20, || async { effects(&superuser).await.contains(&event_id(&other)) }).await;
     // All six messages must have been handled (acked) before judging.
-    let drained = eventually(20, || async {
-        let n: i64 = sqlx::query_scalar("select count(*) from orders.inbox where consumer = 'inbox_test'")
-            .fetch_one(&superuser)
-            .await
-            .unwrap();
-        n == 2
-    })
+    let drained = count_reaches(
+        &superuser,
+        "select count(*) from orders.inbox where consumer = 'inbox_test'",
+        2,
+        20,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let info = bus

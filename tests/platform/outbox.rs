@@ -112,13 +112,12 @@ async fn relay_is_woken_by_commit_not_by_polling() {
     let mut tx = pool.begin().await.unwrap();
     Outbox::new("orders").enqueue(&mut tx, &e).await.unwrap();
     tx.commit().await.unwrap();
-    let published = eventually(5, || async {
-        let n: i64 = sqlx::query_scalar("select count(*) from orders.outbox where published_at is not null")
-            .fetch_one(&superuser)
-            .await
-            .unwrap();
-        n == 1
-    })
+    let published = count_reaches(
+        &superuser,
+        "select count(*) from orders.outbox where published_at is not null",
+        1,
+        5,
+    )
     .await;
     relay.abort();
     assert!(published, "the commit's NOTIFY did not wake the relay");

@@ -114,3 +114,56 @@ async fn server_errors_are_opaque_and_request_ids_echo() {
     assert_eq!(v["errors"][0]["code"], "internal_error");
     assert!(v["errors"][0].get("detail").is_none());
 }
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_json_api_errors() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+    }
+    async fn echo(_b: web::Json<Body>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+    ordo_auth::install_crypto_provider();
+    let server = HttpServer::new(|| {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(ordo_http::observe))
+            .app_data(ordo_http::json_config(1024))
+            .route("/echo", web::post().to(echo))
+    })
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        client
+            .post(format!("http://127.0.0.1:{port}/echo"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            format!("{{\"email\":\"{}\"}}", "x".repeat(4096)),
+            413,
+            "payload_too_large",
+        ),
+        ("{\"email\": ".to_owned(), 400, "malformed_json"),
+        ("{\"email\": 5}".to_owned(), 422, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let res = post(body).await.unwrap();
+        assert_eq!(res.status().as_u16(), status);
+        assert_eq!(res.headers()["content-type"], "application/vnd.api+json");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["errors"][0]["code"], code);
+        assert_eq!(v["errors"][0]["status"], status.to_string());
+    }
+    assert_eq!(
+        post("{\"email\":\"a@b.c\"}".into()).await.unwrap().status().as_u16(),
+        200
+    );
+}

@@ -78,3 +78,11 @@ where
     }
     false
 }
+
+/// Poll until `count_sql` (a `select count(*)`) returns `n`, for at most `secs`.
+pub async fn count_reaches(pool: &PgPool, count_sql: &'static str, n: i64, secs: u64) -> bool {
+    eventually(secs, || async {
+        sqlx::query_scalar::<_, i64>(count_sql).fetch_one(pool).await.unwrap() == n
+    })
+    .await
+}

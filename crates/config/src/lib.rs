@@ -224,7 +224,9 @@ pub fn load<T: Serialize + DeserializeOwned>(defaults: T) -> Result<T, ConfigErr
         }
         fig = fig.merge(Toml::file(path));
     }
-    fig.merge(Env::prefixed("ORDO_").ignore(&["CONFIG"]).split("__"))
+    // Only `ORDO_<SECTION>__<KEY>` belongs to the service; other `ORDO_*` variables (the
+    // migrator's, the test harness's) are not configuration of this process.
+    fig.merge(Env::prefixed("ORDO_").filter(|k| k.as_str().contains("__")).split("__"))
         .extract()
         .map_err(|e| ConfigError(e.to_string()))
 }
@@ -250,6 +252,7 @@ mod tests {
             jail.set_env("ORDO_CONFIG", "ordo.toml");
             jail.set_env("ORDO_HTTP__PORT", "7000");
             jail.set_env("ORDO_DATABASE__URL", "postgres://x@y/z");
+            jail.set_env("ORDO_ADMIN_DATABASE_URL", "postgres://someone-else@y/z"); // not ours
             let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
             assert_eq!(cfg.http.port, 7000);
             assert_eq!(cfg.consumer.max_attempts, 7);

@@ -78,25 +78,28 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Drop runs outside async: use a private runtime on a plain thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut c = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "drop database if exists {name} with (force)"
-                )))
-                .execute(&mut c)
-                .await
-                .ok()
-            })
-        })
-        .join();
+        cleanup(async move {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.ok()?;
+            let drop = format!("drop database if exists {name} with (force)");
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await.ok()
+        });
     }
+}
+
+/// Run async clean-up from `Drop` (outside any runtime): a private runtime on a plain thread.
+fn cleanup<F, T>(work: F)
+where
+    F: std::future::Future<Output = Option<T>> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(work).map(|_| ())
+    })
+    .join();
 }
 
 /// A NATS namespace of its own (`t<hex>`): streams `T<HEX>_ORDO_*`, subjects `t<hex>.ordo.*`.
@@ -128,17 +131,10 @@ async fn async_nats_connect() -> ordo_bus::NatsClient {
 impl Drop for TestBus {
     fn drop(&mut self) {
         let namespace = self.bus.namespace().to_owned();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = ordo_bus::connect_client(&nats_url(), "test-cleanup").await.ok()?;
-                Bus::from_client(client, &namespace).delete_streams().await.ok()
-            })
-        })
-        .join();
+        cleanup(async move {
+            let client = ordo_bus::connect_client(&nats_url(), "test-cleanup").await.ok()?;
+            Bus::from_client(client, &namespace).delete_streams().await.ok()
+        });
     }
 }
 
