@@ -187,3 +187,26 @@ async fn admin_routes_need_the_admin_role() {
     let (status, _) = call(&base, "/admin", Some(&ordo_testkit::token("a", tenant, "admin"))).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn shared_secret_keys_work_and_cannot_be_confused_with_public_keys() {
+    let mut cfg = ordo_testkit::auth_config();
+    let secret = "a-shared-secret-of-at-least-32-bytes!!";
+    cfg.algorithms = vec!["HS256".into(), "RS256".into()];
+    cfg.hs_secret = Some(ordo_config::Secret::new(secret.into()));
+    let auth = Authenticator::from_config(&cfg).unwrap();
+    let good = claims("svc", Uuid::now_v7(), "admin");
+    let who = auth
+        .verify(&mint_with(&good, Algorithm::HS256, None, secret))
+        .await
+        .unwrap();
+    assert_eq!(who.role, ordo_auth::Role::Admin);
+    // HS256 keyed with the RSA public key (algorithm confusion) fails even with HS256 allowed.
+    let confused = mint_with(&good, Algorithm::HS256, None, RSA1_PUBLIC);
+    assert!(auth.verify(&confused).await.is_err());
+    let confused_kid = mint_with(&good, Algorithm::HS256, Some("k1"), RSA1_PUBLIC);
+    assert!(auth.verify(&confused_kid).await.is_err());
+    // A short secret is a configuration error, not a weak key.
+    cfg.hs_secret = Some(ordo_config::Secret::new("short".into()));
+    assert!(Authenticator::from_config(&cfg).is_err());
+}
