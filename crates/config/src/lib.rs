@@ -146,6 +146,22 @@ pub struct ConsumerConfig {
     pub concurrency: u32,
 }
 
+/// Checkout rules (used by the order service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutConfig {
+    /// An open cart untouched this long expires.
+    pub cart_idle_secs: u64,
+    /// An unpaid order (pending/processing) this old is canceled and its stock released.
+    pub unpaid_order_ttl_secs: u64,
+    /// How often the expiry sweep runs.
+    pub sweep_interval_secs: u64,
+    /// Checkout requests per second per caller (token bucket refill) ...
+    pub rate_per_sec: u32,
+    /// ... and the bucket size (burst).
+    pub rate_burst: u32,
+}
+
 /// The sections every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +174,7 @@ pub struct ServiceConfig {
     pub telemetry: TelemetryConfig,
     pub outbox: OutboxConfig,
     pub consumer: ConsumerConfig,
+    pub checkout: CheckoutConfig,
 }
 
 impl ServiceConfig {
@@ -207,6 +224,13 @@ impl ServiceConfig {
                 backoff_max_ms: 30_000,
                 batch_size: 64,
                 concurrency: 16,
+            },
+            checkout: CheckoutConfig {
+                cart_idle_secs: 7 * 24 * 3600,
+                unpaid_order_ttl_secs: 24 * 3600,
+                sweep_interval_secs: 60,
+                rate_per_sec: 10,
+                rate_burst: 60,
             },
         }
     }

@@ -105,6 +105,17 @@ pub async fn begin_scoped(pool: &PgPool, scope: &Scope) -> Result<Transaction<'s
     Ok(tx)
 }
 
+/// Begin a transaction as the cross-tenant `system` actor. Row-level security grants this role
+/// only the narrow reads (and purges) each schema's policies name for its sweeps; it is set by
+/// server code only, never derived from a token.
+pub async fn begin_system(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('ordo.tenant_id', '', true), set_config('ordo.role', 'system', true)")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Readiness probe: one round trip.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())

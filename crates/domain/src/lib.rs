@@ -14,6 +14,7 @@
 //! assert_eq!(order.status().as_str(), "paid");
 //! ```
 
+pub mod checkout;
 pub mod money;
 pub mod order;
 pub mod totals;

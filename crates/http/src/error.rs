@@ -36,7 +36,10 @@ pub struct ErrorSource {
 /// An error on its way to the client. Build it with the constructors; for 5xx use
 /// [`ApiError::internal`], which logs the cause and keeps it out of the body.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     code: &'static str,
     detail: Option<String>,
@@ -46,19 +49,17 @@ pub struct ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.code)
+        write!(f, "{} {}", self.0.status.as_u16(), self.0.code)
     }
 }
 
 impl ApiError {
+    fn build(status: StatusCode, code: &'static str, detail: Option<String>) -> Self {
+        ApiError(Box::new(Inner { status, code, detail, source: None, headers: vec![] }))
+    }
+
     pub fn new(status: StatusCode, code: &'static str, detail: &str) -> Self {
-        ApiError {
-            status,
-            code,
-            detail: Some(detail.to_owned()),
-            source: None,
-            headers: vec![],
-        }
+        Self::build(status, code, Some(detail.to_owned()))
     }
 
     pub fn bad_request(code: &'static str, detail: &str) -> Self {
@@ -103,7 +104,7 @@ impl ApiError {
         if matches!(e, ordo_auth::AuthError::Config(_)) {
             return Self::internal(e);
         }
-        err.headers.push((
+        err.0.headers.push((
             "www-authenticate",
             format!(
                 "Bearer error=\"{}\"",
@@ -118,29 +119,17 @@ impl ApiError {
     }
 
     pub fn unavailable(code: &'static str) -> Self {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            detail: None,
-            source: None,
-            headers: vec![],
-        }
+        Self::build(StatusCode::SERVICE_UNAVAILABLE, code, None)
     }
 
     /// A 500 whose cause is logged (with the request span) and never sent.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal_error",
-            detail: None,
-            source: None,
-            headers: vec![],
-        }
+        Self::build(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
     }
 
     pub fn with_pointer(mut self, pointer: &str) -> Self {
-        self.source = Some(ErrorSource {
+        self.0.source = Some(ErrorSource {
             pointer: Some(pointer.to_owned()),
             parameter: None,
             header: None,
@@ -149,7 +138,7 @@ impl ApiError {
     }
 
     pub fn with_parameter(mut self, parameter: &str) -> Self {
-        self.source = Some(ErrorSource {
+        self.0.source = Some(ErrorSource {
             pointer: None,
             parameter: Some(parameter.to_owned()),
             header: None,
@@ -158,7 +147,7 @@ impl ApiError {
     }
 
     pub fn with_header_source(mut self, header: &str) -> Self {
-        self.source = Some(ErrorSource {
+        self.0.source = Some(ErrorSource {
             pointer: None,
             parameter: None,
             header: Some(header.to_owned()),
@@ -167,32 +156,36 @@ impl ApiError {
     }
 
     pub fn with_response_header(mut self, name: &'static str, value: String) -> Self {
-        self.headers.push((name, value));
+        self.0.headers.push((name, value));
         self
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
+    }
+
+    pub fn status_code_u16(&self) -> u16 {
+        self.0.status.as_u16()
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let opaque = self.status.is_server_error();
+        let opaque = self.0.status.is_server_error();
         let doc = ErrorDocument {
             errors: vec![ErrorObject {
-                status: self.status.as_u16().to_string(),
-                code: self.code.to_owned(),
-                title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-                detail: if opaque { None } else { self.detail.clone() },
+                status: self.0.status.as_u16().to_string(),
+                code: self.0.code.to_owned(),
+                title: self.0.status.canonical_reason().unwrap_or("Error").to_owned(),
+                detail: if opaque { None } else { self.0.detail.clone() },
                 source: if opaque {
                     None
                 } else {
-                    self.source.as_ref().map(|s| ErrorSource {
+                    self.0.source.as_ref().map(|s| ErrorSource {
                         pointer: s.pointer.clone(),
                         parameter: s.parameter.clone(),
                         header: s.header.clone(),
@@ -200,9 +193,9 @@ impl ResponseError for ApiError {
                 },
             }],
         };
-        let mut res = HttpResponse::build(self.status);
+        let mut res = HttpResponse::build(self.0.status);
         res.content_type(JSON_API);
-        for (k, v) in &self.headers {
+        for (k, v) in &self.0.headers {
             res.insert_header((*k, v.as_str()));
         }
         res.json(doc)

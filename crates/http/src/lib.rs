@@ -23,6 +23,7 @@
 
 mod error;
 mod extract;
+pub mod jsonapi;
 mod ops;
 
 pub use error::{ApiError, ErrorDocument, ErrorObject, ErrorSource, JSON_API};

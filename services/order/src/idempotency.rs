@@ -1,0 +1,235 @@
+//! `Idempotency-Key` on every unsafe request.
+//!
+//! One transaction per request: take a transaction-level advisory lock on (caller, key) — if
+//! another request holds it, answer 409 at once; look the key up — same request hash and done:
+//! replay the stored response (`Idempotent-Replayed: true`); other hash: 422; otherwise run the
+//! handler and store its response in the same transaction as its effect. A 4xx answer is stored
+//! too (in its own transaction, the effect having rolled back); a 5xx is not, so a retry runs
+//! again. Records live 24 h.
+
+use actix_web::body::MessageBody as _;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use ordo_auth::Principal;
+use ordo_db::{Role, Scope};
+use ordo_http::{ApiError, JSON_API};
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::future::Future;
+use std::pin::Pin;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// A handler's answer before it becomes an HTTP response (so it can be stored and replayed).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub location: Option<String>,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode, body: serde_json::Value) -> Self {
+        Reply {
+            status,
+            body,
+            location: None,
+        }
+    }
+}
+
+pub type TxFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + 'a>>;
+
+/// The caller's database scope.
+pub fn scope_of(p: &Principal) -> Scope {
+    let role = match p.role {
+        ordo_auth::Role::Admin => Role::Admin,
+        ordo_auth::Role::Customer => Role::Customer,
+    };
+    Scope::new(p.tenant_id, Some(p.subject.clone()), role)
+}
+
+fn key_of(req: &HttpRequest) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::bad_request(
+            "missing_idempotency_key",
+            "unsafe requests need an Idempotency-Key header",
+        )
+        .with_header_source("Idempotency-Key")
+    };
+    let v = req.headers().get(HEADER).ok_or_else(missing)?;
+    let v = v.to_str().map_err(|_| missing())?.trim();
+    if v.is_empty() || v.len() > 255 {
+        return Err(
+            ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+                .with_header_source("Idempotency-Key"),
+        );
+    }
+    Ok(v.to_owned())
+}
+
+fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str().as_bytes());
+    h.update(b" ");
+    h.update(req.path().as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    format!("{:x}", h.finalize())
+}
+
+fn to_response(status: u16, body: Vec<u8>, location: Option<String>, replayed: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    res.content_type(JSON_API);
+    if let Some(l) = location {
+        res.insert_header(("location", l));
+    }
+    if replayed {
+        res.insert_header((REPLAYED, "true"));
+    }
+    res.body(body)
+}
+
+fn error_body(e: &ApiError) -> (u16, Vec<u8>) {
+    let res = actix_web::ResponseError::error_response(e);
+    let status = res.status().as_u16();
+    // The body of an ApiError is a small JSON document built in memory.
+    let body = match res.into_body().try_into_bytes() {
+        Ok(b) => b.to_vec(),
+        Err(_) => Vec::new(),
+    };
+    (status, body)
+}
+
+/// Run `work` exactly once per (caller, Idempotency-Key), in one transaction with the caller's
+/// scope, and answer with its (possibly replayed) response.
+pub async fn run<F>(
+    pool: &PgPool,
+    req: &HttpRequest,
+    who: &Principal,
+    body: &[u8],
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: for<'t> FnOnce(&'t mut Transaction<'static, Postgres>) -> TxFuture<'t>,
+{
+    let key = key_of(req)?;
+    let hash = request_hash(req, body);
+    let scope = scope_of(who);
+    let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::internal)?;
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext($1), hashtext($2))")
+        .bind(format!("{}/{}", who.tenant_id, who.subject))
+        .bind(&key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(ApiError::internal)?;
+    if !locked {
+        return Err(ApiError::conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running",
+        )
+        .with_response_header("retry-after", "1".into()));
+    }
+    let existing = sqlx::query(
+        "select request_hash, state, response_status, response_headers, response_body, expires_at < now() as expired
+         from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3",
+    )
+    .bind(who.tenant_id)
+    .bind(&who.subject)
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ApiError::internal)?;
+    if let Some(row) = existing {
+        let expired: bool = row.try_get("expired").map_err(ApiError::internal)?;
+        if expired {
+            sqlx::query("delete from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3")
+                .bind(who.tenant_id)
+                .bind(&who.subject)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .map_err(ApiError::internal)?;
+        } else {
+            let stored_hash: String = row.try_get("request_hash").map_err(ApiError::internal)?;
+            if stored_hash != hash {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request",
+                    None,
+                )
+                .with_header_source("Idempotency-Key"));
+            }
+            let status: Option<i32> = row.try_get("response_status").map_err(ApiError::internal)?;
+            let headers: Option<serde_json::Value> = row.try_get("response_headers").map_err(ApiError::internal)?;
+            let body: Option<Vec<u8>> = row.try_get("response_body").map_err(ApiError::internal)?;
+            let location = headers
+                .as_ref()
+                .and_then(|h| h.get("location"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            tx.commit().await.map_err(ApiError::internal)?;
+            let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
+            return Ok(to_response(status, body.unwrap_or_default(), location, true));
+        }
+    }
+    match work(&mut tx).await {
+        Ok(reply) => {
+            let body = serde_json::to_vec(&reply.body).map_err(ApiError::internal)?;
+            store(
+                &mut tx,
+                who,
+                &key,
+                &hash,
+                reply.status.as_u16(),
+                &body,
+                reply.location.as_deref(),
+            )
+            .await?;
+            tx.commit().await.map_err(ApiError::internal)?;
+            Ok(to_response(reply.status.as_u16(), body, reply.location, false))
+        }
+        Err(e) if e.status_code_u16() >= 500 => Err(e),
+        Err(e) => {
+            drop(tx); // roll the effect back
+            let (status, body) = error_body(&e);
+            let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::internal)?;
+            store(&mut tx, who, &key, &hash, status, &body, None).await?;
+            tx.commit().await.map_err(ApiError::internal)?;
+            Err(e)
+        }
+    }
+}
+
+async fn store(
+    tx: &mut Transaction<'static, Postgres>,
+    who: &Principal,
+    key: &str,
+    hash: &str,
+    status: u16,
+    body: &[u8],
+    location: Option<&str>,
+) -> Result<(), ApiError> {
+    let headers = match location {
+        Some(l) => serde_json::json!({ "location": l }),
+        None => serde_json::json!({}),
+    };
+    sqlx::query(
+        "insert into orders.idempotency_keys
+           (tenant_id, caller, key, request_hash, state, response_status, response_headers, response_body, expires_at)
+         values ($1, $2, $3, $4, 'done', $5, $6, $7, now() + interval '24 hours')
+         on conflict (tenant_id, caller, key) do nothing",
+    )
+    .bind(who.tenant_id)
+    .bind(&who.subject)
+    .bind(key)
+    .bind(hash)
+    .bind(i32::from(status))
+    .bind(headers)
+    .bind(body)
+    .execute(&mut **tx)
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(())
+}

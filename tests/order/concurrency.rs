@@ -1,0 +1,89 @@
+//! Races: one cart completed 50 times at once; 100 carts after 10 units.
+
+use crate::support::*;
+use futures::future::join_all;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_completions_make_one_order_and_fifty_identical_answers() {
+    let shop = Shop::start().await;
+    let cat = shop.seed(shop.tenant, Some(100)).await;
+    let alice = Caller::customer(shop.tenant, "alice");
+    let cart = shop.ready_cart(&alice, &cat, &[(&cat.physical, 2)]).await;
+    let path = format!("/store/carts/{cart}/complete");
+    let answers = join_all((0..50).map(|_| shop.send("POST", &path, &alice, None, None))).await;
+    let first = &answers[0];
+    assert_eq!(first.0, 200, "{}", first.1);
+    for a in &answers {
+        assert_eq!(a, first, "every completion answers with the same order");
+    }
+    let su = shop.db.superuser_pool().await;
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders.orders")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+    let stock: i32 = sqlx::query_scalar("select inventory from orders.variants where kind = 'physical'")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(stock, 98, "reserved once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_carts_race_for_ten_units() {
+    let shop = Shop::start().await;
+    let cat = shop.seed(shop.tenant, Some(10)).await;
+    let customers: Vec<Caller> = (0..100)
+        .map(|i| Caller::customer(shop.tenant, &format!("c{i}")))
+        .collect();
+    let carts = join_all(
+        customers
+            .iter()
+            .map(|c| async { shop.ready_cart(c, &cat, &[(&cat.physical, 1)]).await }),
+    )
+    .await;
+    let results = join_all(customers.iter().zip(&carts).map(|(c, cart)| {
+        let shop = &shop;
+        async move {
+            shop.send("POST", &format!("/store/carts/{cart}/complete"), c, None, None)
+                .await
+        }
+    }))
+    .await;
+    let won = results.iter().filter(|(s, _)| *s == 200).count();
+    let lost: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    assert_eq!(won, 10);
+    assert_eq!(lost.len(), 90);
+    for (s, body) in lost {
+        assert_eq!(
+            (*s, body["errors"][0]["code"].as_str()),
+            (409, Some("out_of_stock")),
+            "{body}"
+        );
+    }
+    let su = shop.db.superuser_pool().await;
+    let stock: i32 = sqlx::query_scalar("select inventory from orders.variants where kind = 'physical'")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(stock, 0);
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders.orders")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(orders, 10);
+    let numbers: Vec<i64> = sqlx::query_scalar("select number from orders.orders order by number")
+        .fetch_all(&su)
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers,
+        (1001..=1010).collect::<Vec<_>>(),
+        "order numbers are consecutive per tenant"
+    );
+    let open: i64 = sqlx::query_scalar("select count(*) from orders.carts where status = 'open'")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(open, 90, "losing carts were left untouched");
+}

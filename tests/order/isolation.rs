@@ -1,0 +1,118 @@
+//! Every route that takes an id, called with another customer's or another tenant's ids,
+//! answers 404 and changes nothing. The routes come from the service's own table, so a new
+//! route without a case here fails this test.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn snapshot(shop: &Shop) -> String {
+    let su = shop.db.superuser_pool().await;
+    let mut out = String::new();
+    for t in [
+        "carts",
+        "cart_lines",
+        "orders",
+        "order_lines",
+        "order_state_history",
+        "variants",
+        "variant_prices",
+        "outbox",
+    ] {
+        let h: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select md5(string_agg(x::text, '|' order by x::text)) from orders.{t} x"
+        )))
+        .fetch_one(&su)
+        .await
+        .unwrap();
+        out.push_str(&format!("{t}={h:?};"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_routes_are_404_for_other_customers_and_tenants() {
+    let shop = Shop::start().await;
+    let tenant = shop.tenant;
+    let cat = shop.seed(tenant, Some(50)).await;
+    let alice = Caller::customer(tenant, "alice");
+    let done = shop.ready_cart(&alice, &cat, &[(&cat.physical, 1)]).await;
+    let order = shop
+        .ok("POST", &format!("/store/carts/{done}/complete"), &alice, None, 200)
+        .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cart = shop.ready_cart(&alice, &cat, &[(&cat.digital, 1)]).await;
+    let (_, c) = shop.get(&format!("/store/carts/{cart}"), &alice).await;
+    let line = c["data"]["attributes"]["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // Intruders: a customer of the same tenant, a customer and an admin of another tenant.
+    let other = Uuid::now_v7();
+    shop.seed(other, Some(5)).await;
+    let bob = Caller::customer(tenant, "bob");
+    let mallory = Caller::customer(other, "mallory");
+    let admin_b = Caller::admin(other);
+
+    let before = snapshot(&shop).await;
+    let mut checked = 0;
+    for (method, pattern) in ordo_order::ROUTES {
+        if !pattern.contains('{') {
+            continue;
+        }
+        let (path, body): (String, Option<Value>) = match (*method, *pattern) {
+            ("get", "/store/carts/{id}")
+            | ("get", "/store/carts/{id}/shipping-options")
+            | ("post", "/store/carts/{id}/complete") => (pattern.replace("{id}", &cart), None),
+            ("patch", "/store/carts/{id}") => (
+                pattern.replace("{id}", &cart),
+                Some(json!({"data": {"type": "carts", "attributes": {"email": "evil@example.com"}}})),
+            ),
+            ("post", "/store/carts/{id}/line-items") => (
+                pattern.replace("{id}", &cart),
+                Some(json!({"data": {"type": "line-items", "attributes": {"variant_id": cat.digital, "quantity": 3}}})),
+            ),
+            ("patch", "/store/carts/{id}/line-items/{line_id}") => (
+                pattern.replace("{id}", &cart).replace("{line_id}", &line),
+                Some(json!({"data": {"type": "line-items", "attributes": {"quantity": 7}}})),
+            ),
+            ("delete", "/store/carts/{id}/line-items/{line_id}") => {
+                (pattern.replace("{id}", &cart).replace("{line_id}", &line), None)
+            }
+            ("post", "/store/carts/{id}/shipping-method") => (
+                pattern.replace("{id}", &cart),
+                Some(json!({"data": {"type": "shipping-methods", "attributes": {"shipping_option_id": cat.shipping}}})),
+            ),
+            ("get", "/store/orders/{id}") | ("post", "/store/orders/{id}/cancel") => {
+                (pattern.replace("{id}", &order), None)
+            }
+            ("get", "/admin/orders/{id}") | ("post", "/admin/orders/{id}/cancel") => {
+                (pattern.replace("{id}", &order), None)
+            }
+            ("patch", "/admin/variants/{id}") => (
+                pattern.replace("{id}", &cat.physical),
+                Some(json!({"data": {"type": "variants", "attributes": {"inventory": 0, "active": false}}})),
+            ),
+            other => panic!("no isolation case for route {other:?}: add one"),
+        };
+        let intruders: Vec<&Caller> = if pattern.starts_with("/admin/") {
+            vec![&admin_b]
+        } else {
+            vec![&bob, &mallory, &admin_b]
+        };
+        for who in intruders {
+            let (status, res) = shop.send(&method.to_uppercase(), &path, who, body.clone(), None).await;
+            assert_eq!(status, 404, "{method} {path} as {} of {}: {res}", who.sub, who.tenant);
+            assert_eq!(res["errors"][0]["code"], "not_found");
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        ordo_order::ROUTES.iter().filter(|(_, p)| p.contains('{')).count()
+    );
+    assert!(checked >= 12);
+    assert_eq!(snapshot(&shop).await, before, "an intruder changed something");
+    // ...while the owner still can.
+    assert_eq!(shop.get(&format!("/store/orders/{order}"), &alice).await.0, 200);
+}

@@ -1,0 +1,9 @@
+//! Order service tests, black-box over HTTP and NATS against the real PostgreSQL and NATS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod concurrency;
+mod events;
+mod flow;
+mod isolation;
