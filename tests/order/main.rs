@@ -3,6 +3,8 @@
 
 mod support;
 
+mod admin;
+mod bad_input;
 mod concurrency;
 mod events;
 mod flow;

@@ -55,7 +55,13 @@ impl fmt::Display for ApiError {
 
 impl ApiError {
     fn build(status: StatusCode, code: &'static str, detail: Option<String>) -> Self {
-        ApiError(Box::new(Inner { status, code, detail, source: None, headers: vec![] }))
+        ApiError(Box::new(Inner {
+            status,
+            code,
+            detail,
+            source: None,
+            headers: vec![],
+        }))
     }
 
     pub fn new(status: StatusCode, code: &'static str, detail: &str) -> Self {

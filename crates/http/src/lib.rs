@@ -82,6 +82,13 @@ pub async fn observe(
         Ok(res) => res.map_into_boxed_body(),
         Err(e) => return Err(e),
     };
+    // Errors produced by actix itself (payload limits, unparsable path segments, 405) are plain
+    // text: give them the JSON:API shape too, so every error a client sees looks the same.
+    if res.status().as_u16() >= 400 && !is_json_api(&res) {
+        let (code, detail) = framework_error(res.status());
+        let api = ApiError::new(res.status(), code, detail);
+        res = res.into_response(actix_web::ResponseError::error_response(&api));
+    }
     let status = res.status().as_u16();
     span.record("status", status);
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
@@ -92,6 +99,25 @@ pub async fn observe(
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), v);
     }
     Ok(res)
+}
+
+fn is_json_api<B>(res: &ServiceResponse<B>) -> bool {
+    res.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        == Some(JSON_API)
+}
+
+fn framework_error(status: actix_web::http::StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        404 => ("not_found", "no such resource"),
+        405 => ("method_not_allowed", "this method is not allowed here"),
+        413 => ("payload_too_large", "the request body is larger than allowed"),
+        415 => ("unsupported_media_type", "unsupported content type"),
+        400 => ("bad_request", "the request could not be read"),
+        s if s >= 500 => ("internal_error", "internal error"),
+        _ => ("request_refused", "the request was refused"),
+    }
 }
 
 /// JSON bodies: size limit and JSON:API errors.
