@@ -27,6 +27,9 @@ async fn snapshot(shop: &Shop) -> String {
     out
 }
 
+/// (method, path, raw body, status, code, pointer)
+type Case<'a> = (&'a str, String, String, u16, &'a str, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_matrix() {
     let shop = Shop::start_with(|c| c.http.body_limit_bytes = 16 * 1024).await;
@@ -81,8 +84,7 @@ async fn bad_input_matrix() {
         json!({"data": {"type": "carts", "attributes": {"email": format!("{}@example.com", "a".repeat(20_000))}}})
             .to_string();
 
-    // (method, path, raw body, status, code, pointer)
-    let cases: Vec<(&str, String, String, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", lines.clone(), "{\"data\": ".into(), 400, "malformed_json", None),
         ("POST", lines.clone(), "".into(), 400, "malformed_json", None),
         ("POST", lines.clone(), json!({"data": {"type": "line-items", "attributes": {"variant_id": cat.digital, "quantity": 1, "unit_price": 1}}}).to_string(), 422, "unknown_field", Some("/data/attributes/unit_price")),
