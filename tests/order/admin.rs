@@ -153,7 +153,7 @@ async fn unpaid_orders_expire_and_release_stock_idle_carts_expire() {
     let shop = Shop::start_with(|c| {
         c.checkout.unpaid_order_ttl_secs = 1;
         c.checkout.sweep_interval_secs = 1;
-        c.checkout.cart_idle_secs = 2;
+        c.checkout.cart_idle_secs = 3;
     })
     .await;
     let t = shop.tenant;
@@ -192,7 +192,7 @@ async fn unpaid_orders_expire_and_release_stock_idle_carts_expire() {
             .await
             .unwrap();
     assert_eq!(canceled, 1);
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_300)).await;
     let (_, cart) = shop.get(&format!("/store/carts/{idle}"), &alice).await;
     assert_eq!(cart["data"]["attributes"]["status"], "expired");
     let (s, e) = shop

@@ -94,10 +94,9 @@ async fn duplicated_and_reordered_events_reach_the_documented_state() {
         line_ids: vec![physical.clone()],
     };
 
-    // Out of order: the download before its grant, success before processing; everything twice.
+    // Out of order: the download before its grant; everything twice; processing after success.
     shop.publish(t, &downloaded).await;
     shop.publish(t, &succeeded).await;
-    shop.publish(t, &processing).await; // late: ignored
     shop.publish(t, &grants).await;
     shop.publish(t, &succeeded).await; // duplicate
     shop.publish(t, &downloaded).await; // duplicate
@@ -120,6 +119,7 @@ async fn duplicated_and_reordered_events_reach_the_documented_state() {
         (Some("paid"), Some("captured"), Some("partially_fulfilled")),
         "{doc}"
     );
+    shop.publish(t, &processing).await; // late (the order is paid already): ignored
     shop.publish(t, &arrived).await; // before its shipment: waits
     shop.publish(t, &shipped).await;
     shop.publish(t, &shipped).await;

@@ -221,8 +221,9 @@ pub(crate) async fn list(
         SortKey::Total => "o.total",
     };
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "select o.*, {key_sql} as sort_key from orders.orders o where true"
+        "select o.*, {key_sql} as sort_key from orders.orders o where o.tenant_id = "
     ));
+    b.push_bind(who.tenant_id);
     if !q.status.is_empty() {
         b.push(" and o.status = any(").push_bind(q.status.clone()).push(")");
     }
@@ -445,21 +446,23 @@ pub(crate) async fn stats(
             count(*) filter (where created_at >= $2 and status = 'paid') as awaiting_fulfillment,
             count(*) filter (where created_at < $2) as prev_orders,
             coalesce(sum(coalesce(captured_amount, 0) - refunded_amount) filter (where created_at < $2), 0)::bigint as prev_revenue
-         from orders.orders where created_at >= $1 and created_at < $3 group by currency order by currency";
+         from orders.orders where tenant_id = $4 and created_at >= $1 and created_at < $3 group by currency order by currency";
     let totals = sqlx::query(sql)
         .bind(prev_from)
         .bind(from)
         .bind(to)
+        .bind(who.0.tenant_id)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
     let days = sqlx::query(
         "select currency, date_trunc('day', created_at, 'UTC') as day, count(*) as orders,
                 coalesce(sum(coalesce(captured_amount, 0) - refunded_amount), 0)::bigint as revenue
-         from orders.orders where created_at >= $1 and created_at < $2 group by 1, 2 order by 1, 2",
+         from orders.orders where tenant_id = $3 and created_at >= $1 and created_at < $2 group by 1, 2 order by 1, 2",
     )
     .bind(from)
     .bind(to)
+    .bind(who.0.tenant_id)
     .fetch_all(&mut *tx)
     .await
     .map_err(db_err)?;

@@ -2,6 +2,9 @@
 //! `ordo.order.v1.canceled` published) and expired idempotency records are purged. Safe in any
 //! number of replicas: each order is canceled under its row lock; a second attempt is refused
 //! by the state machine and skipped.
+//!
+//! Only the tenant list is read across tenants (as `system`); each tenant is then swept in a
+//! transaction scoped to it, so the big tables keep a plain tenant predicate.
 
 use crate::transitions::{self, Failure};
 use ordo_db::Scope;
@@ -10,23 +13,42 @@ use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Run one sweep; returns how many orders it canceled.
+/// Run one sweep over every tenant; returns how many orders it canceled.
 pub async fn sweep_once(pool: &PgPool, unpaid_ttl_secs: u64) -> Result<usize, sqlx::Error> {
     let mut tx = ordo_db::begin_system(pool).await?;
-    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "select id, tenant_id from orders.orders
-         where status in ('pending', 'processing') and created_at < now() - make_interval(secs => $1)
+    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from orders.tenant_counters")
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut canceled = 0;
+    for tenant in tenants {
+        canceled += sweep_tenant(pool, tenant, unpaid_ttl_secs).await?;
+    }
+    if canceled > 0 {
+        tracing::info!(canceled, "unpaid orders canceled by expiry");
+    }
+    Ok(canceled)
+}
+
+async fn sweep_tenant(pool: &PgPool, tenant: Uuid, unpaid_ttl_secs: u64) -> Result<usize, sqlx::Error> {
+    let mut tx = ordo_db::begin_scoped(pool, &Scope::service(tenant)).await?;
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "select id from orders.orders
+         where tenant_id = $1 and status in ('pending', 'processing')
+           and created_at < now() - make_interval(secs => $2)
          order by created_at limit 500",
     )
+    .bind(tenant)
     .bind(unpaid_ttl_secs as f64)
     .fetch_all(&mut *tx)
     .await?;
-    sqlx::query("delete from orders.idempotency_keys where expires_at < now()")
+    sqlx::query("delete from orders.idempotency_keys where tenant_id = $1 and expires_at < now()")
+        .bind(tenant)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
     let mut canceled = 0;
-    for (order_id, tenant) in due {
+    for order_id in due {
         let mut tx = ordo_db::begin_scoped(pool, &Scope::service(tenant)).await?;
         let trigger = Trigger::Cancel {
             reason: CancelReason::Expired,
@@ -39,9 +61,6 @@ pub async fn sweep_once(pool: &PgPool, unpaid_ttl_secs: u64) -> Result<usize, sq
             Err(Failure::Domain(e)) => tracing::info!(order = %order_id, error = %e, "not canceled by expiry"),
             Err(e) => tracing::warn!(order = %order_id, error = %e, "expiry cancel failed"),
         }
-    }
-    if canceled > 0 {
-        tracing::info!(canceled, "unpaid orders canceled by expiry");
     }
     Ok(canceled)
 }
