@@ -112,6 +112,7 @@ async fn bad_input_matrix() {
         ("POST", "/admin/regions".into(), json!({"data": {"type": "regions", "attributes": {"name": "X", "currency": "EUR", "tax_rate_bp": 10001, "countries": ["DE"]}}}).to_string(), 422, "invalid_tax_rate", Some("/data/attributes/tax_rate_bp")),
         ("POST", "/admin/products".into(), json!({"data": {"type": "products", "attributes": {"title": "X", "variants": [{"sku": "bad sku", "title": "X", "kind": "physical", "prices": [{"currency": "EUR", "amount": 1}]}]}}}).to_string(), 422, "invalid_sku", Some("/data/attributes/variants/0/sku")),
         ("POST", "/admin/products".into(), json!({"data": {"type": "products", "attributes": {"title": "X", "variants": [{"sku": "N1", "title": "X", "kind": "physical", "prices": [{"currency": "EUR", "amount": -5}]}]}}}).to_string(), 422, "invalid_amount", Some("/data/attributes/variants/0/prices/0/amount")),
+        ("GET", "/store/orders/not-a-uuid".into(), "".into(), 404, "not_found", None),
         ("GET", "/admin/orders?page[size]=101".into(), "".into(), 400, "invalid_parameter", None),
         ("GET", "/admin/orders?filter[status]=shipped".into(), "".into(), 400, "invalid_parameter", None),
         ("GET", "/admin/orders?sort=email".into(), "".into(), 400, "invalid_parameter", None),

@@ -84,7 +84,7 @@ pub async fn observe(
     };
     // Errors produced by actix itself (payload limits, unparsable path segments, 405) are plain
     // text: give them the JSON:API shape too, so every error a client sees looks the same.
-    if res.status().as_u16() >= 400 && !is_json_api(&res) {
+    if res.status().as_u16() >= 400 && is_framework_error(&res) {
         let (code, detail) = framework_error(res.status());
         let api = ApiError::new(res.status(), code, detail);
         res = res.into_response(actix_web::ResponseError::error_response(&api));
@@ -101,11 +101,17 @@ pub async fn observe(
     Ok(res)
 }
 
-fn is_json_api<B>(res: &ServiceResponse<B>) -> bool {
-    res.headers()
+/// Actix's own errors carry plain text or no body type; ours are JSON (JSON:API, or the
+/// readiness report).
+fn is_framework_error<B>(res: &ServiceResponse<B>) -> bool {
+    match res
+        .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        == Some(JSON_API)
+    {
+        None => true,
+        Some(ct) => ct.starts_with("text/"),
+    }
 }
 
 fn framework_error(status: actix_web::http::StatusCode) -> (&'static str, &'static str) {
