@@ -9,3 +9,4 @@ mod concurrency;
 mod events;
 mod flow;
 mod isolation;
+mod openapi;

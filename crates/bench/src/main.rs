@@ -6,7 +6,11 @@
 //!    in one transaction) — p50/p95/p99/max. Budget (design.md): p99 under 50 ms.
 //! 2. Throughput: a burst of events committed in batches, then the time until every effect is
 //!    committed — events per second through outbox → relay → JetStream → consumer.
+//! 3. Orders at scale: list/filter/sort/stats on a tenant with 1,000,000 orders, over HTTP, and
+//!    the query plans (see `orders_at_scale.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark fails loudly
+
+mod orders_at_scale;
 
 use ordo_bus::consumer::{Consumer, ConsumerSpec, Delivery, Handler, HandlerError};
 use ordo_bus::outbox::Outbox;
@@ -145,4 +149,7 @@ async fn main() {
     );
     relay.abort();
     consumer.abort();
+
+    // 3. The order service's operator queries on a tenant with 1,000,000 orders.
+    orders_at_scale::run().await;
 }

@@ -7,12 +7,13 @@ use std::fmt;
 
 pub const JSON_API: &str = "application/vnd.api+json";
 
-#[derive(Debug, Serialize)]
+/// Every error answer: `{"errors": [{"status", "code", "title", "detail", "source"}]}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDocument {
     pub errors: Vec<ErrorObject>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorObject {
     pub status: String,
     pub code: String,
@@ -23,7 +24,7 @@ pub struct ErrorObject {
     pub source: Option<ErrorSource>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,

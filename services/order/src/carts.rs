@@ -15,6 +15,9 @@ use ordo_db::Scope;
 use ordo_domain::checkout::{Address, Email, Quantity, RawAddress};
 use ordo_domain::totals::{PricedLine, TaxRate, Totals};
 use ordo_domain::{Currency, Money};
+use ordo_http::ErrorDocument;
+#[allow(unused_imports)]
+use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::{parse_input, respond};
 use ordo_http::{ApiError, Authenticated};
 use serde::Deserialize;
@@ -226,7 +229,7 @@ pub(crate) async fn reply(conn: &mut PgConnection, id: Uuid, idle: u64, status: 
 
 // ---- handlers --------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCart {
     region_id: Uuid,
@@ -234,6 +237,23 @@ struct NewCart {
     email: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/store/carts",
+    operation_id = "create_cart",
+    tag = "carts",
+    summary = "Create a cart in a region",
+    description = "Create a cart in a region.",
+    params(
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<NewCart>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 201, description = "The cart with server-computed totals", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create_cart(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -278,6 +298,22 @@ pub(crate) async fn create_cart(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/store/carts/{id}",
+    operation_id = "get_cart",
+    tag = "carts",
+    summary = "Read a cart with its items and totals",
+    description = "Read a cart with its items and totals.",
+    params(
+        ("id" = Uuid, Path, description = "the id")
+    ),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get_cart(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -289,7 +325,7 @@ pub(crate) async fn get_cart(
     Ok(respond(StatusCode::OK, &document(&cart)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressInput {
     name: Option<String>,
@@ -334,7 +370,7 @@ fn address(input: AddressInput, member: &str, countries: &[String]) -> Result<Va
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CartPatch {
     #[serde(default)]
@@ -345,6 +381,24 @@ struct CartPatch {
     billing_address: Option<AddressInput>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/store/carts/{id}",
+    operation_id = "update_cart",
+    tag = "carts",
+    summary = "Set the email, shipping and billing address (country must belong to the region)",
+    description = "Set the email, shipping and billing address (country must belong to the region).",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<CartPatch>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update_cart(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -391,7 +445,7 @@ pub(crate) async fn update_cart(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewLine {
     variant_id: Uuid,
@@ -404,6 +458,24 @@ fn quantity(q: i64) -> Result<i32, ApiError> {
     Ok(q.get() as i32)
 }
 
+#[utoipa::path(
+    post,
+    path = "/store/carts/{id}/line-items",
+    operation_id = "add_line",
+    tag = "carts",
+    summary = "Add a variant (quantity 1..=100; the price comes from the catalog)",
+    description = "Add a variant (quantity 1..=100; the price comes from the catalog).",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<NewLine>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn add_line(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -476,12 +548,31 @@ pub(crate) async fn add_line(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinePatch {
     quantity: i64,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/store/carts/{id}/line-items/{line_id}",
+    operation_id = "update_line",
+    tag = "carts",
+    summary = "Change a line's quantity",
+    description = "Change a line's quantity.",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("line_id" = Uuid, Path, description = "the line id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<LinePatch>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update_line(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -515,6 +606,24 @@ pub(crate) async fn update_line(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/store/carts/{id}/line-items/{line_id}",
+    operation_id = "remove_line",
+    tag = "carts",
+    summary = "Remove a line",
+    description = "Remove a line.",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("line_id" = Uuid, Path, description = "the line id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn remove_line(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -545,6 +654,22 @@ pub(crate) async fn remove_line(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/store/carts/{id}/shipping-options",
+    operation_id = "shipping_options",
+    tag = "carts",
+    summary = "Shipping options of the cart's region",
+    description = "Shipping options of the cart's region.",
+    params(
+        ("id" = Uuid, Path, description = "the id")
+    ),
+    responses(
+        (status = 200, description = "Shipping options", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn shipping_options(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -575,12 +700,30 @@ pub(crate) async fn shipping_options(
     Ok(respond(StatusCode::OK, &json!({"data": data})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ShippingChoice {
     shipping_option_id: Uuid,
 }
 
+#[utoipa::path(
+    post,
+    path = "/store/carts/{id}/shipping-method",
+    operation_id = "choose_shipping",
+    tag = "carts",
+    summary = "Choose a shipping option",
+    description = "Choose a shipping option.",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<ShippingChoice>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn choose_shipping(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -623,6 +766,23 @@ pub(crate) async fn choose_shipping(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/store/carts/{id}/complete",
+    operation_id = "complete",
+    tag = "carts",
+    summary = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically",
+    description = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically.",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    responses(
+        (status = 200, description = "The order", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn complete(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -7,6 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_domain::Currency;
 use ordo_domain::checkout::{CountryCode, Sku};
+use ordo_http::ErrorDocument;
+#[allow(unused_imports)]
+use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::{Document, Resource, parse_input, respond};
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
@@ -44,7 +47,7 @@ fn text(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
 
 // ---- regions ---------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegionInput {
     name: String,
@@ -62,6 +65,23 @@ pub struct RegionView {
     pub shipping_options: Vec<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/regions",
+    operation_id = "create_region",
+    tag = "catalog",
+    summary = "Create a region (currency, tax rate in basis points, countries)",
+    description = "Create a region (currency, tax rate in basis points, countries).",
+    params(
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<RegionInput>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 201, description = "The region", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create_region(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -159,6 +179,19 @@ pub(crate) async fn load_regions(
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/regions",
+    operation_id = "list_regions_admin",
+    tag = "catalog",
+    summary = "List the tenant's active regions with their shipping options",
+    description = "List the tenant's active regions with their shipping options.",
+    responses(
+        (status = 200, description = "Regions", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_regions(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(&who.0).await?;
     let regions = load_regions(&mut tx, None).await?;
@@ -168,7 +201,7 @@ pub(crate) async fn list_regions(state: web::Data<AppState>, who: Authenticated)
 
 // ---- shipping options ------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ShippingOptionInput {
     region_id: Uuid,
@@ -176,6 +209,23 @@ struct ShippingOptionInput {
     price: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/shipping-options",
+    operation_id = "create_shipping_option",
+    tag = "catalog",
+    summary = "Create a flat-price shipping option in a region (physical lines only)",
+    description = "Create a flat-price shipping option in a region (physical lines only).",
+    params(
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<ShippingOptionInput>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 201, description = "The shipping option", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create_shipping_option(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -222,14 +272,14 @@ pub(crate) async fn create_shipping_option(
 
 // ---- products and variants -------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceInput {
     currency: String,
     amount: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VariantInput {
     sku: String,
@@ -249,7 +299,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductInput {
     title: String,
@@ -343,6 +393,23 @@ fn validate_variant(i: usize, v: VariantInput) -> Result<ValidVariant, ApiError>
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/products",
+    operation_id = "create_product",
+    tag = "catalog",
+    summary = "Create a product with its variants (SKU, kind, asset key, prices per currency, inventory)",
+    description = "Create a product with its variants (SKU, kind, asset key, prices per currency, inventory).",
+    params(
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<ProductInput>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 201, description = "The product with its variants", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create_product(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -470,6 +537,19 @@ pub(crate) async fn load_products(
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/products",
+    operation_id = "list_products_admin",
+    tag = "catalog",
+    summary = "List products",
+    description = "List products. Operators see stock levels and asset keys; customers see active items and in_stock only.",
+    responses(
+        (status = 200, description = "Products", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_products(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -485,7 +565,7 @@ pub(crate) async fn list_products(
     Ok(respond(StatusCode::OK, &Document::new(products)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VariantPatch {
     /// Absent: unchanged; null: unlimited; a number: that many.
@@ -502,6 +582,24 @@ mod double_option {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/variants/{id}",
+    operation_id = "update_variant",
+    tag = "catalog",
+    summary = "Change a variant's inventory (null = unlimited) or active flag",
+    description = "Change a variant's inventory (null = unlimited) or active flag.",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    request_body(content = Input<VariantPatch>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 200, description = "The variant", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update_variant(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -541,3 +639,37 @@ pub(crate) async fn update_variant(
     })
     .await
 }
+
+/// Documentation of `/store/regions` (served by [`list_regions`]).
+#[allow(dead_code)]
+#[utoipa::path(
+    get,
+    path = "/store/regions",
+    operation_id = "list_regions_store",
+    tag = "catalog",
+    summary = "List the tenant's active regions with their shipping options",
+    description = "List the tenant's active regions with their shipping options.",
+    responses(
+        (status = 200, description = "Regions", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) fn list_regions_doc() {}
+
+/// Documentation of `/store/products` (served by [`list_products`]).
+#[allow(dead_code)]
+#[utoipa::path(
+    get,
+    path = "/store/products",
+    operation_id = "list_products_store",
+    tag = "catalog",
+    summary = "List products",
+    description = "List products. Operators see stock levels and asset keys; customers see active items and in_stock only.",
+    responses(
+        (status = 200, description = "Products", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) fn list_products_doc() {}

@@ -8,6 +8,7 @@
 //!   `/admin/variants/{id}`; `/store/regions`, `/store/products`
 //! * carts and checkout — `/store/carts[/{id}[/line-items[/{line}]|/shipping-options|/shipping-method|/complete]]`
 //! * orders — `/store/orders[/{id}[/cancel]]`, `/admin/orders[/{id}[/cancel]]`, `/admin/stats`
+//! * `/openapi.json` — the OpenAPI document generated from these handlers ([`openapi`])
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
@@ -21,6 +22,7 @@ pub mod carts;
 pub mod catalog;
 pub mod events;
 pub mod idempotency;
+pub mod openapi;
 pub mod orders;
 pub mod rate_limit;
 pub mod sweeper;
@@ -146,6 +148,7 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
     }));
     let running = platform.serve(move |routes| {
         routes.app_data(state.clone());
+        routes.route("/openapi.json", web::get().to(openapi::serve));
         register(routes);
     })?;
     Ok(tasks.into_iter().fold(running, Running::with_task))

@@ -10,6 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use ordo_db::Scope;
 use ordo_domain::order::{CancelReason, OrderStatus, Trigger};
+use ordo_http::ErrorDocument;
+#[allow(unused_imports)]
+use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::respond;
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde_json::{Value, json};
@@ -309,6 +312,19 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/store/orders",
+    operation_id = "list_mine",
+    tag = "orders",
+    summary = "The caller's orders, newest first (cursor pagination: page[size] <= 100, page[after]; sort=created_at|-created_at; filter[status])",
+    description = "The caller's orders, newest first (cursor pagination: page[size] <= 100, page[after]; sort=created_at|-created_at; filter[status]).",
+    responses(
+        (status = 200, description = "Orders and links.next", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_mine(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -317,6 +333,19 @@ pub(crate) async fn list_mine(
     list(&state, &req, &who.0, false).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/orders",
+    operation_id = "list_admin",
+    tag = "orders",
+    summary = "The tenant's orders: filter[status|payment_status|fulfillment_status] (comma lists), filter[created_from|created_to] (RFC 3339), filter[q] (email or #number), sort=created_at|total (- for descending), page[size] <= 100, page[after]",
+    description = "The tenant's orders: filter[status|payment_status|fulfillment_status] (comma lists), filter[created_from|created_to] (RFC 3339), filter[q] (email or #number), sort=created_at|total (- for descending), page[size] <= 100, page[after].",
+    responses(
+        (status = 200, description = "Orders and links.next", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_admin(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -332,6 +361,22 @@ pub(crate) async fn get(state: &AppState, who: &ordo_auth::Principal, id: Uuid) 
     Ok(respond(StatusCode::OK, &doc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/store/orders/{id}",
+    operation_id = "get_mine",
+    tag = "orders",
+    summary = "One of the caller's orders with lines, totals, statuses and state history",
+    description = "One of the caller's orders with lines, totals, statuses and state history.",
+    params(
+        ("id" = Uuid, Path, description = "the id")
+    ),
+    responses(
+        (status = 200, description = "The order", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get_mine(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -340,6 +385,22 @@ pub(crate) async fn get_mine(
     get(&state, &who.0, path.into_inner()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/orders/{id}",
+    operation_id = "get_admin",
+    tag = "orders",
+    summary = "Any order of the tenant with history",
+    description = "Any order of the tenant with history.",
+    params(
+        ("id" = Uuid, Path, description = "the id")
+    ),
+    responses(
+        (status = 200, description = "The order", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get_admin(
     state: web::Data<AppState>,
     who: AdminOnly,
@@ -387,6 +448,23 @@ pub(crate) async fn cancel(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/store/orders/{id}/cancel",
+    operation_id = "cancel_mine",
+    tag = "orders",
+    summary = "Cancel a pending order (stock released)",
+    description = "Cancel a pending order (stock released).",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    responses(
+        (status = 200, description = "The order", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn cancel_mine(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -401,6 +479,23 @@ pub(crate) async fn cancel_mine(
     cancel(&state, &req, &who.0, path.into_inner(), reason).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/orders/{id}/cancel",
+    operation_id = "cancel_admin",
+    tag = "orders",
+    summary = "Cancel a pending or processing order (stock released, PaymentIntent canceled by the payment service)",
+    description = "Cancel a pending or processing order (stock released, PaymentIntent canceled by the payment service).",
+    params(
+        ("id" = Uuid, Path, description = "the id"),
+        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+    ),
+    responses(
+        (status = 200, description = "The order", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn cancel_admin(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -415,6 +510,19 @@ pub(crate) async fn cancel_admin(
 /// Orders, revenue (captured minus refunded), average order value and orders awaiting
 /// fulfilment over `[from, to)`, per currency, with a per-day series and the change against the
 /// previous period of the same length.
+#[utoipa::path(
+    get,
+    path = "/admin/stats",
+    operation_id = "stats",
+    tag = "orders",
+    summary = "Orders, revenue, average order value, orders awaiting fulfilment per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length",
+    description = "Orders, revenue, average order value, orders awaiting fulfilment per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length.",
+    responses(
+        (status = 200, description = "Stats per currency", content_type = "application/vnd.api+json"),
+        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn stats(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -1,0 +1,59 @@
+//! The OpenAPI 3.1 document of the order service, generated from the handlers' annotations and
+//! request types, served at `/openapi.json`. A test checks it lists exactly the routes served.
+
+use crate::{carts, catalog, orders};
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ordo order service",
+        description = "The gateway storefronts and operators call. JSON:API documents (application/vnd.api+json); \
+                       every unsafe request takes an Idempotency-Key; errors are JSON:API error documents with stable \
+                       codes and a source.pointer naming the offending member. Amounts are integer minor units."
+    ),
+    paths(
+        catalog::create_region, catalog::list_regions, catalog::list_regions_doc, catalog::create_shipping_option,
+        catalog::create_product, catalog::list_products, catalog::list_products_doc, catalog::update_variant,
+        carts::create_cart, carts::get_cart, carts::update_cart, carts::add_line, carts::update_line, carts::remove_line,
+        carts::shipping_options, carts::choose_shipping, carts::complete,
+        orders::list_mine, orders::get_mine, orders::cancel_mine, orders::list_admin, orders::get_admin,
+        orders::cancel_admin, orders::stats,
+    ),
+    components(schemas(ordo_http::ErrorDocument)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "catalog", description = "Regions, shipping options, products and variants"),
+        (name = "carts", description = "Carts and checkout (customers)"),
+        (name = "orders", description = "Orders (customers and operators)"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`
+pub async fn serve() -> HttpResponse {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => HttpResponse::Ok().content_type("application/json").body(json),
+        Err(e) => actix_web::ResponseError::error_response(&ordo_http::ApiError::internal(e)),
+    }
+}
