@@ -167,3 +167,52 @@ async fn idempotency_keys_replay_refuse_and_require() {
     assert_eq!(e["errors"][0]["code"], "missing_idempotency_key");
     assert_eq!(e["errors"][0]["source"]["header"], "Idempotency-Key");
 }
+
+#[tokio::test]
+async fn idempotency_replay_is_marked_and_a_running_request_answers_409() {
+    let shop = Shop::start().await;
+    let cat = shop.seed(shop.tenant, None).await;
+    let alice = Caller::customer(shop.tenant, "alice");
+    let body = json!({"data": {"type": "carts", "attributes": {"region_id": cat.region}}}).to_string();
+    let post = |key: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/store/carts", shop.base))
+            .bearer_auth(&alice.token)
+            .header("idempotency-key", key)
+            .header("content-type", "application/vnd.api+json")
+            .body(body.clone())
+            .send()
+    };
+    let first = post("same").await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let replay = post("same").await.unwrap();
+    assert_eq!(replay.status().as_u16(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+
+    // A request with this key "still running": hold the very lock a running request holds.
+    let su = shop.db.superuser_pool().await;
+    let mut holder = su.acquire().await.unwrap();
+    sqlx::query("select pg_advisory_lock(hashtext($1), hashtext($2))")
+        .bind(format!("{}/alice", shop.tenant))
+        .bind("busy")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let busy = post("busy").await.unwrap();
+    assert_eq!(busy.status().as_u16(), 409);
+    assert!(busy.headers().contains_key("retry-after"));
+    let e: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(e["errors"][0]["code"], "idempotency_in_progress");
+    sqlx::query("select pg_advisory_unlock_all()")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // Once it is no longer running, the key works (nothing was stored for the refused call).
+    assert_eq!(post("busy").await.unwrap().status().as_u16(), 201);
+    let n: i64 = sqlx::query_scalar("select count(*) from orders.carts")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
