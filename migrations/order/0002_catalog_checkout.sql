@@ -130,11 +130,15 @@ create policy system_tenant_list on orders.tenant_counters for select using (ord
 create index orders_by_payment_status on orders.orders (tenant_id, payment_status, created_at desc, id desc);
 create index orders_by_fulfillment_status on orders.orders (tenant_id, fulfillment_status, created_at desc, id desc);
 create index orders_by_total on orders.orders (tenant_id, total, id);
-create index orders_by_email on orders.orders (tenant_id, lower(email), created_at desc);
+-- e-mail search: a stored lower-case copy compared with plain text equality. (Under RLS the
+-- planner only uses index conditions whose functions are leakproof; lower(email) is not.)
+alter table orders.orders add column email_lc text generated always as (lower(email)) stored;
+create index orders_by_email on orders.orders (tenant_id, email_lc, created_at desc, id desc);
 create index orders_unpaid_per_tenant on orders.orders (tenant_id, created_at) where status in ('pending', 'processing');
 -- stats over a date range: everything the aggregate needs is in the index
+-- (customer_id is read by the RLS policy, so it must be covered for an index-only scan)
 create index orders_stats on orders.orders (tenant_id, created_at)
-    include (currency, status, captured_amount, refunded_amount);
+    include (currency, status, captured_amount, refunded_amount, customer_id);
 
 grant execute on function orders.same_tenant(uuid), orders.can_manage(uuid) to ordo_order;
 grant select, insert, update, delete on orders.regions, orders.shipping_options, orders.products,

@@ -139,7 +139,7 @@ pub async fn run() {
         ),
         (
             "email",
-            "select * from orders.orders o where o.tenant_id = $1 and lower(o.email) = lower('c42@example.com') order by o.created_at desc, o.id desc limit 21",
+            "select * from orders.orders o where o.tenant_id = $1 and o.email_lc = 'c42@example.com' order by o.created_at desc, o.id desc limit 21",
         ),
         (
             "stats",

@@ -249,7 +249,7 @@ pub(crate) async fn list(
     if let Some(text) = &q.q {
         match text.trim_start_matches('#').parse::<i64>() {
             Ok(n) => b.push(" and o.number = ").push_bind(n),
-            Err(_) => b.push(" and lower(o.email) = lower(").push_bind(text.clone()).push(")"),
+            Err(_) => b.push(" and o.email_lc = ").push_bind(text.to_lowercase()),
         };
     }
     if let Some((key, id)) = q.after {
