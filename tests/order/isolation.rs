@@ -116,3 +116,23 @@ async fn id_routes_are_404_for_other_customers_and_tenants() {
     // ...while the owner still can.
     assert_eq!(shop.get(&format!("/store/orders/{order}"), &alice).await.0, 200);
 }
+
+#[tokio::test]
+async fn every_admin_route_refuses_customers() {
+    let shop = Shop::start().await;
+    let alice = Caller::customer(shop.tenant, "alice");
+    let any = Uuid::now_v7().to_string();
+    let mut checked = 0;
+    for (method, pattern) in ordo_order::ROUTES.iter().filter(|(_, p)| p.starts_with("/admin/")) {
+        let path = pattern.replace("{id}", &any);
+        let body = (*method != "get").then(|| json!({"data": {"type": "x", "attributes": {}}}));
+        let (status, res) = shop.send(&method.to_uppercase(), &path, &alice, body, None).await;
+        assert_eq!(
+            (status, res["errors"][0]["code"].as_str()),
+            (403, Some("admin_only")),
+            "{method} {path}: {res}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}

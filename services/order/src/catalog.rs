@@ -17,6 +17,14 @@ use serde_json::json;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+/// Handlers served under both `/store/...` and `/admin/...`: the admin path needs the admin role.
+fn admin_path_needs_admin(req: &HttpRequest, who: &ordo_auth::Principal) -> Result<(), ApiError> {
+    if req.path().starts_with("/admin/") && who.role != ordo_auth::Role::Admin {
+        return Err(ApiError::forbidden("admin_only", "this endpoint needs the admin role"));
+    }
+    Ok(())
+}
+
 fn currency(raw: &str, pointer: &str) -> Result<Currency, ApiError> {
     Currency::parse(raw).map_err(|e| ApiError::unprocessable("invalid_currency", &e.to_string(), Some(pointer)))
 }
@@ -192,7 +200,12 @@ pub(crate) async fn load_regions(
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn list_regions(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_regions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    admin_path_needs_admin(&req, &who.0)?;
     let mut tx = state.begin(&who.0).await?;
     let regions = load_regions(&mut tx, None).await?;
     tx.commit().await.map_err(db_err)?;
@@ -555,10 +568,8 @@ pub(crate) async fn list_products(
     req: HttpRequest,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = who.0.role == ordo_auth::Role::Admin && req.path().starts_with("/admin/");
-    if req.path().starts_with("/admin/") && !admin {
-        return Err(ApiError::forbidden("admin_only", "this endpoint needs the admin role"));
-    }
+    admin_path_needs_admin(&req, &who.0)?;
+    let admin = req.path().starts_with("/admin/");
     let mut tx = state.begin(&who.0).await?;
     let products = load_products(&mut tx, None, !admin).await?;
     tx.commit().await.map_err(db_err)?;
