@@ -153,3 +153,71 @@ async fn idempotency_keys_follow_stripes_rules() {
         Err(StripeError::Stripe(_, 401))
     ));
 }
+
+fn api_code(e: StripeError) -> (u16, String) {
+    match e {
+        StripeError::Stripe(api, status) => (
+            status,
+            api.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+        ),
+        other => panic!("expected a Stripe error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn partial_repeated_and_full_refunds_never_exceed_the_capture() {
+    use stripe_core::refund::{CreateRefund, RetrieveRefund};
+    let (_e, client) = emulator().await;
+    let pi = CreatePaymentIntent::new(5000, Currency::EUR)
+        .payment_method("pm_card_visa")
+        .confirm(true)
+        .send(&client)
+        .await
+        .unwrap();
+    let first = CreateRefund::new()
+        .payment_intent(pi.id.as_str())
+        .amount(1000)
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!((first.amount, first.status.as_deref()), (1000, Some("succeeded")));
+    CreateRefund::new()
+        .payment_intent(pi.id.as_str())
+        .amount(1500)
+        .send(&client)
+        .await
+        .unwrap();
+    let too_much = CreateRefund::new()
+        .payment_intent(pi.id.as_str())
+        .amount(3000)
+        .send(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(too_much), (400, "amount_too_large".into()));
+    let rest = CreateRefund::new()
+        .payment_intent(pi.id.as_str())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(rest.amount, 2500, "no amount: the remainder");
+    let again = CreateRefund::new()
+        .payment_intent(pi.id.as_str())
+        .send(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(again), (400, "charge_already_refunded".into()));
+    let fetched = RetrieveRefund::new(first.id.clone()).send(&client).await.unwrap();
+    assert_eq!(fetched.amount, 1000);
+    // Nothing to refund on an unpaid intent.
+    let unpaid = CreatePaymentIntent::new(900, Currency::EUR)
+        .send(&client)
+        .await
+        .unwrap();
+    assert!(
+        CreateRefund::new()
+            .payment_intent(unpaid.id.as_str())
+            .send(&client)
+            .await
+            .is_err()
+    );
+}

@@ -6,7 +6,8 @@
 //!
 //! Implemented so far: PaymentIntents — create, retrieve, update, confirm, capture, cancel — with
 //! Stripe's test payment methods (`pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined
-//! with `card_declined`, `capture_method=manual` leaves `requires_capture`).
+//! with `card_declined`, `capture_method=manual` leaves `requires_capture`); Refunds — create
+//! (full, partial, repeated, never beyond the captured amount) and retrieve.
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
@@ -17,6 +18,7 @@
 
 mod form;
 mod intents;
+mod refunds;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
@@ -28,6 +30,9 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Store {
     pub intents: HashMap<String, Value>,
+    pub refunds: HashMap<String, Value>,
+    /// PaymentIntent id → amount refunded so far.
+    pub refunded: HashMap<String, i64>,
     /// Idempotency-Key → (request fingerprint, status, body).
     idempotency: HashMap<String, (String, u16, Value)>,
 }
@@ -158,7 +163,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/payment_intents/{id}", web::post().to(intents::update))
         .route("/v1/payment_intents/{id}/confirm", web::post().to(intents::confirm))
         .route("/v1/payment_intents/{id}/capture", web::post().to(intents::capture))
-        .route("/v1/payment_intents/{id}/cancel", web::post().to(intents::cancel));
+        .route("/v1/payment_intents/{id}/cancel", web::post().to(intents::cancel))
+        .route("/v1/refunds", web::post().to(refunds::create))
+        .route("/v1/refunds/{id}", web::get().to(refunds::retrieve));
 }
 
 /// A running emulator.

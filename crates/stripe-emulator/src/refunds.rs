@@ -1,0 +1,91 @@
+//! `/v1/refunds`: create (full, partial, repeated — never beyond what was captured) and
+//! retrieve, for refunds of a succeeded PaymentIntent.
+
+use crate::{State, StripeError, handle, now, random_id};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+pub async fn create(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    handle(&state, &req, &body, |store, f| {
+        if let Some(k) = f
+            .keys()
+            .find(|k| !["payment_intent", "amount", "reason", "metadata", "expand"].contains(k))
+        {
+            return Err(StripeError::invalid(
+                &format!("Received unknown parameter: {k}"),
+                Some(k),
+            ));
+        }
+        let pi_id = f
+            .get("payment_intent")
+            .ok_or_else(|| {
+                StripeError::invalid(
+                    "One of the following params should be provided for this request: payment_intent or charge.",
+                    None,
+                )
+            })?
+            .to_owned();
+        let pi = store
+            .intents
+            .get(&pi_id)
+            .ok_or_else(|| StripeError::missing(&pi_id, "payment_intent"))?;
+        if pi["status"] != "succeeded" {
+            return Err(StripeError::invalid(
+                &format!("This PaymentIntent ({pi_id}) does not have a successful charge to refund."),
+                Some("payment_intent"),
+            ));
+        }
+        let received = pi["amount_received"].as_i64().unwrap_or(0);
+        let (currency, charge) = (pi["currency"].clone(), pi["latest_charge"].clone());
+        let refunded = store.refunded.get(&pi_id).copied().unwrap_or(0);
+        let remaining = received - refunded;
+        if remaining <= 0 {
+            return Err(StripeError {
+                status: 400,
+                body: json!({"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                    "message": format!("Charge {} has already been refunded.", charge.as_str().unwrap_or(""))}}),
+            });
+        }
+        let amount = match f.int("amount")? {
+            None => remaining,
+            Some(a) if a < 1 => return Err(StripeError::invalid("Amount must be at least 1.", Some("amount"))),
+            Some(a) if a > remaining => {
+                return Err(StripeError {
+                    status: 400,
+                    body: json!({"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
+                        "message": format!("Refund amount ({a}) is greater than unrefunded amount on charge ({remaining})")}}),
+                });
+            }
+            Some(a) => a,
+        };
+        let reason = f.get("reason");
+        if let Some(r) = reason.filter(|r| !["duplicate", "fraudulent", "requested_by_customer"].contains(r)) {
+            return Err(StripeError::invalid(&format!("Invalid reason: {r}"), Some("reason")));
+        }
+        let id = random_id("re");
+        let refund = json!({
+            "id": id, "object": "refund", "amount": amount, "created": now(), "currency": currency,
+            "payment_intent": pi_id, "charge": charge, "status": "succeeded", "reason": reason,
+            "metadata": f.map("metadata"),
+        });
+        store.refunded.insert(pi_id, refunded + amount);
+        store.refunds.insert(id, refund.clone());
+        Ok((200, refund))
+    })
+}
+
+pub async fn retrieve(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let id = path.into_inner();
+    handle(&state, &req, &[], |store, _| {
+        store
+            .refunds
+            .get(&id)
+            .cloned()
+            .map(|r| (200, r))
+            .ok_or_else(|| StripeError {
+                status: 404,
+                body: json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
+                "message": format!("No such refund: '{id}'"), "param": "id"}}),
+            })
+    })
+}
