@@ -4,29 +4,6 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-async fn snapshot(shop: &Shop) -> String {
-    let su = shop.db.superuser_pool().await;
-    let mut out = String::new();
-    for t in [
-        "carts",
-        "cart_lines",
-        "orders",
-        "order_lines",
-        "variants",
-        "regions",
-        "outbox",
-    ] {
-        let h: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select md5(string_agg(x::text, '|' order by x::text)) from orders.{t} x"
-        )))
-        .fetch_one(&su)
-        .await
-        .unwrap();
-        out.push_str(&format!("{t}={h:?};"));
-    }
-    out
-}
-
 /// (method, path, raw body, status, code, pointer)
 type Case<'a> = (&'a str, String, String, u16, &'a str, Option<&'a str>);
 

@@ -6,30 +6,6 @@ use crate::support::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn snapshot(shop: &Shop) -> String {
-    let su = shop.db.superuser_pool().await;
-    let mut out = String::new();
-    for t in [
-        "carts",
-        "cart_lines",
-        "orders",
-        "order_lines",
-        "order_state_history",
-        "variants",
-        "variant_prices",
-        "outbox",
-    ] {
-        let h: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select md5(string_agg(x::text, '|' order by x::text)) from orders.{t} x"
-        )))
-        .fetch_one(&su)
-        .await
-        .unwrap();
-        out.push_str(&format!("{t}={h:?};"));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn id_routes_are_404_for_other_customers_and_tenants() {
     let shop = Shop::start().await;

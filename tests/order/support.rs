@@ -248,3 +248,30 @@ impl Shop {
         }
     }
 }
+
+/// A fingerprint of every table a request could touch, to prove a refused request wrote nothing.
+pub async fn snapshot(shop: &Shop) -> String {
+    let su = shop.db.superuser_pool().await;
+    let mut out = String::new();
+    let tables = [
+        "carts",
+        "cart_lines",
+        "orders",
+        "order_lines",
+        "order_state_history",
+        "variants",
+        "variant_prices",
+        "regions",
+        "outbox",
+    ];
+    for t in tables {
+        let h: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select md5(string_agg(x::text, '|' order by x::text)) from orders.{t} x"
+        )))
+        .fetch_one(&su)
+        .await
+        .unwrap();
+        out.push_str(&format!("{t}={h:?};"));
+    }
+    out
+}

@@ -15,7 +15,6 @@ use ordo_db::Scope;
 use ordo_domain::checkout::{Address, Email, Quantity, RawAddress};
 use ordo_domain::totals::{PricedLine, TaxRate, Totals};
 use ordo_domain::{Currency, Money};
-use ordo_http::ErrorDocument;
 #[allow(unused_imports)]
 use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::{parse_input, respond};
@@ -243,14 +242,13 @@ struct NewCart {
     operation_id = "create_cart",
     tag = "carts",
     summary = "Create a cart in a region",
-    description = "Create a cart in a region.",
     params(
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<NewCart>, content_type = "application/vnd.api+json"),
     responses(
         (status = 201, description = "The cart with server-computed totals", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -304,13 +302,12 @@ pub(crate) async fn create_cart(
     operation_id = "get_cart",
     tag = "carts",
     summary = "Read a cart with its items and totals",
-    description = "Read a cart with its items and totals.",
     params(
         ("id" = Uuid, Path, description = "the id")
     ),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -387,15 +384,14 @@ struct CartPatch {
     operation_id = "update_cart",
     tag = "carts",
     summary = "Set the email, shipping and billing address (country must belong to the region)",
-    description = "Set the email, shipping and billing address (country must belong to the region).",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<CartPatch>, content_type = "application/vnd.api+json"),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -464,15 +460,14 @@ fn quantity(q: i64) -> Result<i32, ApiError> {
     operation_id = "add_line",
     tag = "carts",
     summary = "Add a variant (quantity 1..=100; the price comes from the catalog)",
-    description = "Add a variant (quantity 1..=100; the price comes from the catalog).",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<NewLine>, content_type = "application/vnd.api+json"),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -560,16 +555,15 @@ struct LinePatch {
     operation_id = "update_line",
     tag = "carts",
     summary = "Change a line's quantity",
-    description = "Change a line's quantity.",
     params(
         ("id" = Uuid, Path, description = "the id"),
         ("line_id" = Uuid, Path, description = "the line id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<LinePatch>, content_type = "application/vnd.api+json"),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -612,15 +606,14 @@ pub(crate) async fn update_line(
     operation_id = "remove_line",
     tag = "carts",
     summary = "Remove a line",
-    description = "Remove a line.",
     params(
         ("id" = Uuid, Path, description = "the id"),
         ("line_id" = Uuid, Path, description = "the line id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -660,13 +653,12 @@ pub(crate) async fn remove_line(
     operation_id = "shipping_options",
     tag = "carts",
     summary = "Shipping options of the cart's region",
-    description = "Shipping options of the cart's region.",
     params(
         ("id" = Uuid, Path, description = "the id")
     ),
     responses(
         (status = 200, description = "Shipping options", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -712,15 +704,14 @@ struct ShippingChoice {
     operation_id = "choose_shipping",
     tag = "carts",
     summary = "Choose a shipping option",
-    description = "Choose a shipping option.",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<ShippingChoice>, content_type = "application/vnd.api+json"),
     responses(
         (status = 200, description = "The cart", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -772,14 +763,13 @@ pub(crate) async fn choose_shipping(
     operation_id = "complete",
     tag = "carts",
     summary = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically",
-    description = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically.",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     responses(
         (status = 200, description = "The order", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]

@@ -7,7 +7,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_domain::Currency;
 use ordo_domain::checkout::{CountryCode, Sku};
-use ordo_http::ErrorDocument;
 #[allow(unused_imports)]
 use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::{Document, Resource, parse_input, respond};
@@ -79,14 +78,13 @@ pub struct RegionView {
     operation_id = "create_region",
     tag = "catalog",
     summary = "Create a region (currency, tax rate in basis points, countries)",
-    description = "Create a region (currency, tax rate in basis points, countries).",
     params(
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<RegionInput>, content_type = "application/vnd.api+json"),
     responses(
         (status = 201, description = "The region", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -193,10 +191,9 @@ pub(crate) async fn load_regions(
     operation_id = "list_regions_admin",
     tag = "catalog",
     summary = "List the tenant's active regions with their shipping options",
-    description = "List the tenant's active regions with their shipping options.",
     responses(
         (status = 200, description = "Regions", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -228,14 +225,13 @@ struct ShippingOptionInput {
     operation_id = "create_shipping_option",
     tag = "catalog",
     summary = "Create a flat-price shipping option in a region (physical lines only)",
-    description = "Create a flat-price shipping option in a region (physical lines only).",
     params(
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<ShippingOptionInput>, content_type = "application/vnd.api+json"),
     responses(
         (status = 201, description = "The shipping option", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -412,14 +408,13 @@ fn validate_variant(i: usize, v: VariantInput) -> Result<ValidVariant, ApiError>
     operation_id = "create_product",
     tag = "catalog",
     summary = "Create a product with its variants (SKU, kind, asset key, prices per currency, inventory)",
-    description = "Create a product with its variants (SKU, kind, asset key, prices per currency, inventory).",
     params(
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<ProductInput>, content_type = "application/vnd.api+json"),
     responses(
         (status = 201, description = "The product with its variants", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -559,7 +554,7 @@ pub(crate) async fn load_products(
     description = "List products. Operators see stock levels and asset keys; customers see active items and in_stock only.",
     responses(
         (status = 200, description = "Products", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -599,15 +594,14 @@ mod double_option {
     operation_id = "update_variant",
     tag = "catalog",
     summary = "Change a variant's inventory (null = unlimited) or active flag",
-    description = "Change a variant's inventory (null = unlimited) or active flag.",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     request_body(content = Input<VariantPatch>, content_type = "application/vnd.api+json"),
     responses(
         (status = 200, description = "The variant", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -659,10 +653,9 @@ pub(crate) async fn update_variant(
     operation_id = "list_regions_store",
     tag = "catalog",
     summary = "List the tenant's active regions with their shipping options",
-    description = "List the tenant's active regions with their shipping options.",
     responses(
         (status = 200, description = "Regions", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -679,7 +672,7 @@ pub(crate) fn list_regions_doc() {}
     description = "List products. Operators see stock levels and asset keys; customers see active items and in_stock only.",
     responses(
         (status = 200, description = "Products", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]

@@ -33,6 +33,23 @@ use utoipa::{Modify, OpenApi};
 #[derive(Debug)]
 pub struct ApiDoc;
 
+/// The header every unsafe request takes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+pub struct IdempotencyKey(
+    /// Unique per unsafe request; the first response is replayed for 24 h.
+    #[allow(dead_code)] // documentation only
+    String,
+);
+
+/// The error answer every operation shares.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum ErrorResponses {
+    /// JSON:API error with a stable code
+    #[response(status = "4XX", content_type = "application/vnd.api+json")]
+    Error(ordo_http::ErrorDocument),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

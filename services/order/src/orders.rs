@@ -10,7 +10,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use ordo_db::Scope;
 use ordo_domain::order::{CancelReason, OrderStatus, Trigger};
-use ordo_http::ErrorDocument;
 #[allow(unused_imports)]
 use ordo_http::jsonapi::Input;
 use ordo_http::jsonapi::respond;
@@ -318,10 +317,9 @@ fn urlencode(s: &str) -> String {
     operation_id = "list_mine",
     tag = "orders",
     summary = "The caller's orders, newest first (cursor pagination: page[size] <= 100, page[after]; sort=created_at|-created_at; filter[status])",
-    description = "The caller's orders, newest first (cursor pagination: page[size] <= 100, page[after]; sort=created_at|-created_at; filter[status]).",
     responses(
         (status = 200, description = "Orders and links.next", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -339,10 +337,9 @@ pub(crate) async fn list_mine(
     operation_id = "list_admin",
     tag = "orders",
     summary = "The tenant's orders: filter[status|payment_status|fulfillment_status] (comma lists), filter[created_from|created_to] (RFC 3339), filter[q] (email or #number), sort=created_at|total (- for descending), page[size] <= 100, page[after]",
-    description = "The tenant's orders: filter[status|payment_status|fulfillment_status] (comma lists), filter[created_from|created_to] (RFC 3339), filter[q] (email or #number), sort=created_at|total (- for descending), page[size] <= 100, page[after].",
     responses(
         (status = 200, description = "Orders and links.next", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -367,13 +364,12 @@ pub(crate) async fn get(state: &AppState, who: &ordo_auth::Principal, id: Uuid) 
     operation_id = "get_mine",
     tag = "orders",
     summary = "One of the caller's orders with lines, totals, statuses and state history",
-    description = "One of the caller's orders with lines, totals, statuses and state history.",
     params(
         ("id" = Uuid, Path, description = "the id")
     ),
     responses(
         (status = 200, description = "The order", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -391,13 +387,12 @@ pub(crate) async fn get_mine(
     operation_id = "get_admin",
     tag = "orders",
     summary = "Any order of the tenant with history",
-    description = "Any order of the tenant with history.",
     params(
         ("id" = Uuid, Path, description = "the id")
     ),
     responses(
         (status = 200, description = "The order", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -454,14 +449,13 @@ pub(crate) async fn cancel(
     operation_id = "cancel_mine",
     tag = "orders",
     summary = "Cancel a pending order (stock released)",
-    description = "Cancel a pending order (stock released).",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     responses(
         (status = 200, description = "The order", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -485,14 +479,13 @@ pub(crate) async fn cancel_mine(
     operation_id = "cancel_admin",
     tag = "orders",
     summary = "Cancel a pending or processing order (stock released, PaymentIntent canceled by the payment service)",
-    description = "Cancel a pending or processing order (stock released, PaymentIntent canceled by the payment service).",
     params(
         ("id" = Uuid, Path, description = "the id"),
-        ("Idempotency-Key" = String, Header, description = "unique per unsafe request; the first response is replayed for 24 h")
+        crate::openapi::IdempotencyKey
     ),
     responses(
         (status = 200, description = "The order", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
@@ -516,10 +509,9 @@ pub(crate) async fn cancel_admin(
     operation_id = "stats",
     tag = "orders",
     summary = "Orders, revenue, average order value, orders awaiting fulfilment per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length",
-    description = "Orders, revenue, average order value, orders awaiting fulfilment per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length.",
     responses(
         (status = 200, description = "Stats per currency", content_type = "application/vnd.api+json"),
-        (status = "4XX", description = "JSON:API error with a stable code", body = ErrorDocument, content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
     ),
     security(("bearer" = [])),
 )]
