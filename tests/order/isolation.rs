@@ -39,7 +39,8 @@ async fn id_routes_are_404_for_other_customers_and_tenants() {
         let (path, body): (String, Option<Value>) = match (*method, *pattern) {
             ("get", "/store/carts/{id}")
             | ("get", "/store/carts/{id}/shipping-options")
-            | ("post", "/store/carts/{id}/complete") => (pattern.replace("{id}", &cart), None),
+            | ("post", "/store/carts/{id}/complete")
+            | ("post", "/store/carts/{id}/payment-session") => (pattern.replace("{id}", &cart), None),
             ("patch", "/store/carts/{id}") => (
                 pattern.replace("{id}", &cart),
                 Some(json!({"data": {"type": "carts", "attributes": {"email": "evil@example.com"}}})),
@@ -65,6 +66,10 @@ async fn id_routes_are_404_for_other_customers_and_tenants() {
             ("get", "/admin/orders/{id}") | ("post", "/admin/orders/{id}/cancel") => {
                 (pattern.replace("{id}", &order), None)
             }
+            ("post", "/admin/orders/{id}/refunds") => (
+                pattern.replace("{id}", &order),
+                Some(json!({"data": {"type": "refunds", "attributes": {"amount": 1}}})),
+            ),
             ("patch", "/admin/variants/{id}") => (
                 pattern.replace("{id}", &cat.physical),
                 Some(json!({"data": {"type": "variants", "attributes": {"inventory": 0, "active": false}}})),

@@ -55,8 +55,11 @@ impl Shop {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServiceConfig)) -> Shop {
-        let db = TestDb::create().await;
-        let bus = TestBus::create().await;
+        Self::start_on(TestDb::create().await, TestBus::create().await, tweak).await
+    }
+
+    /// The order service on an existing database and namespace (beside other services).
+    pub async fn start_on(db: TestDb, bus: TestBus, tweak: impl FnOnce(&mut ServiceConfig)) -> Shop {
         let mut cfg = service_config("order", &db, &bus);
         cfg.database.max_connections = 10;
         cfg.checkout.rate_burst = 1_000;

@@ -6,6 +6,7 @@
 //! * [`relay::Relay`] — publish outbox rows (`Nats-Msg-Id` = event id), mark them only after
 //!   JetStream's ack; woken by the commit (LISTEN/NOTIFY), polling only as a fallback; safe in
 //!   any number of replicas (`FOR UPDATE SKIP LOCKED`).
+//! * [`rpc`] — request-reply between services (core NATS, protobuf, trace context).
 //! * [`consumer::Consumer`] — durable pull consumer; effect and inbox row in one transaction,
 //!   explicit acks, retries with backoff, then a dead letter that can be replayed.
 //!
@@ -22,6 +23,7 @@
 pub mod consumer;
 pub mod outbox;
 pub mod relay;
+pub mod rpc;
 
 use async_nats::jetstream;
 use ordo_config::NatsConfig;
@@ -38,6 +40,8 @@ pub enum BusError {
     Db(#[from] sqlx::Error),
     #[error("event: {0}")]
     Event(String),
+    #[error("request-reply: {0}")]
+    Rpc(String),
 }
 
 impl BusError {

@@ -160,6 +160,29 @@ pub struct CheckoutConfig {
     pub rate_per_sec: u32,
     /// ... and the bucket size (burst).
     pub rate_burst: u32,
+    /// How long the order service waits for the payment service's answer to a payment session.
+    pub payment_timeout_ms: u64,
+}
+
+/// Stripe (used by the payment service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// `https://api.stripe.com/` in production; the emulator's URL locally and in tests.
+    pub api_base: String,
+    pub api_key: Secret<String>,
+    /// Webhook signing secrets (`whsec_…`); a webhook is accepted when any `v1` signature matches
+    /// any of them (two during a rotation). Empty: every webhook is refused.
+    pub webhook_secrets: Vec<Secret<String>>,
+    /// Largest accepted distance between the signature's timestamp and now, either way.
+    pub webhook_tolerance_secs: u64,
+    /// Per-attempt timeout of a Stripe call, and the attempts for a call whose connection failed.
+    pub timeout_ms: u64,
+    pub attempts: u32,
+    /// A payment still `processing` (or an event still unprocessed) after this long is re-read
+    /// from Stripe by the reconciliation sweep, which runs every `reconcile_interval_secs`.
+    pub reconcile_after_secs: u64,
+    pub reconcile_interval_secs: u64,
 }
 
 /// The sections every service has.
@@ -175,6 +198,7 @@ pub struct ServiceConfig {
     pub outbox: OutboxConfig,
     pub consumer: ConsumerConfig,
     pub checkout: CheckoutConfig,
+    pub stripe: StripeConfig,
 }
 
 impl ServiceConfig {
@@ -231,6 +255,17 @@ impl ServiceConfig {
                 sweep_interval_secs: 60,
                 rate_per_sec: 10,
                 rate_burst: 60,
+                payment_timeout_ms: 15_000,
+            },
+            stripe: StripeConfig {
+                api_base: "http://127.0.0.1:12111/".into(),
+                api_key: Secret::new("sk_test_ordo".into()),
+                webhook_secrets: vec![],
+                webhook_tolerance_secs: 300,
+                timeout_ms: 10_000,
+                attempts: 4,
+                reconcile_after_secs: 600,
+                reconcile_interval_secs: 60,
             },
         }
     }

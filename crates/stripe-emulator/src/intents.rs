@@ -13,6 +13,9 @@ const SUCCEEDING: &[&str] = &[
     "pm_card_amex",
 ];
 const DECLINED: &[&str] = &["pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"];
+/// Emulator-only: confirms into `processing`, like Stripe's asynchronous payment methods; the
+/// control API settles it later (`POST /_emulator/payment_intents/{id}/settle`).
+pub const ASYNC: &str = "pm_async_processing";
 
 fn known(f: &Form, allowed: &[&str]) -> Result<(), StripeError> {
     match f.keys().find(|k| !allowed.contains(k)) {
@@ -85,7 +88,12 @@ fn confirm_intent(pi: &mut Value, pm: Option<&str>) -> Result<(), StripeError> {
         ));
     };
     let amount = pi["amount"].as_i64().unwrap_or(0);
-    if SUCCEEDING.contains(&pm.as_str()) {
+    if pm == ASYNC {
+        pi["latest_charge"] = json!(random_id("ch"));
+        pi["last_payment_error"] = Value::Null;
+        pi["status"] = json!("processing");
+        Ok(())
+    } else if SUCCEEDING.contains(&pm.as_str()) {
         pi["latest_charge"] = json!(random_id("ch"));
         pi["last_payment_error"] = Value::Null;
         if pi["capture_method"] == "manual" {
@@ -128,8 +136,10 @@ fn with_intent(
         .intents
         .get_mut(id)
         .ok_or_else(|| StripeError::missing(id, "intent"))?;
+    let before = status(pi).to_owned();
     let result = f(pi);
     let snapshot = pi.clone();
+    store.emit_transition(&before, &snapshot, result.as_ref().err());
     result.map(|()| (200, snapshot))
 }
 
@@ -176,6 +186,14 @@ pub async fn create(state: web::Data<State>, req: HttpRequest, body: web::Bytes)
         let confirm = f.bool("confirm")?.unwrap_or(false);
         let result = if confirm { confirm_intent(&mut pi, None) } else { Ok(()) };
         store.intents.insert(id, pi.clone());
+        let mut created = pi.clone();
+        created["status"] = json!(if created["payment_method"].is_null() || result.is_err() {
+            "requires_payment_method"
+        } else {
+            "requires_confirmation"
+        });
+        store.emit("payment_intent.created", &created);
+        store.emit_transition("requires_payment_method", &pi, result.as_ref().err());
         result.map(|()| (200, pi))
     })
 }
@@ -329,4 +347,89 @@ pub async fn cancel(
             Ok(())
         })
     })
+}
+
+impl Store {
+    /// The events Stripe sends when an intent moves from `before` to `pi`'s status (`declined`:
+    /// the confirmation was refused with a card error).
+    pub(crate) fn emit_transition(&mut self, before: &str, pi: &Value, declined: Option<&StripeError>) {
+        if declined.is_some_and(|e| e.status == 402) {
+            let charge = self.charge_of(pi);
+            self.emit("charge.failed", &charge);
+            self.emit("payment_intent.payment_failed", pi);
+            return;
+        }
+        let after = status(pi);
+        if after == before {
+            return;
+        }
+        match after {
+            "processing" => self.emit("payment_intent.processing", pi),
+            "requires_capture" => {
+                let charge = self.charge_of(pi);
+                self.emit("charge.succeeded", &charge);
+                self.emit("payment_intent.amount_capturable_updated", pi);
+            }
+            "succeeded" => {
+                let charge = self.charge_of(pi);
+                self.emit(
+                    if before == "requires_capture" {
+                        "charge.captured"
+                    } else {
+                        "charge.succeeded"
+                    },
+                    &charge,
+                );
+                self.emit("payment_intent.succeeded", pi);
+            }
+            "canceled" => self.emit("payment_intent.canceled", pi),
+            _ => {}
+        }
+    }
+}
+
+/// Settle a `processing` intent (emulator control): `succeeded` or `failed`; with `webhook:
+/// false` the events are recorded but not sent (a lost webhook, for reconciliation tests).
+pub(crate) fn settle(store: &mut Store, id: &str, outcome: &str, webhook: bool) -> Result<Value, StripeError> {
+    let pi = store
+        .intents
+        .get_mut(id)
+        .ok_or_else(|| StripeError::missing(id, "intent"))?;
+    if status(pi) != "processing" {
+        return Err(StripeError::state(format!(
+            "This PaymentIntent is {}, not processing.",
+            status(pi)
+        )));
+    }
+    let declined = match outcome {
+        "succeeded" => {
+            pi["status"] = json!("succeeded");
+            pi["amount_received"] = pi["amount"].clone();
+            None
+        }
+        "failed" => {
+            let error = json!({"type": "card_error", "code": "payment_method_provider_decline",
+                               "message": "The payment was declined by the payment method's provider."});
+            pi["status"] = json!("requires_payment_method");
+            pi["payment_method"] = Value::Null;
+            pi["last_payment_error"] = error.clone();
+            Some(StripeError {
+                status: 402,
+                body: error,
+            })
+        }
+        other => {
+            return Err(StripeError::invalid(
+                &format!("outcome {other:?}: succeeded or failed"),
+                Some("outcome"),
+            ));
+        }
+    };
+    let snapshot = pi.clone();
+    let queued = store.outbound.len();
+    store.emit_transition("processing", &snapshot, declined.as_ref());
+    if !webhook {
+        store.outbound.truncate(queued);
+    }
+    Ok(snapshot)
 }

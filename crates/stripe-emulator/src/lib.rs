@@ -4,10 +4,25 @@
 //! it in tests and in `make run`. Point the client at it with
 //! `stripe::ClientBuilder::new(key).url("http://127.0.0.1:12111/")`.
 //!
-//! Implemented so far: PaymentIntents — create, retrieve, update, confirm, capture, cancel — with
-//! Stripe's test payment methods (`pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined
-//! with `card_declined`, `capture_method=manual` leaves `requires_capture`); Refunds — create
-//! (full, partial, repeated, never beyond the captured amount) and retrieve.
+//! * PaymentIntents — create, retrieve, update, confirm, capture, cancel — with Stripe's test
+//!   payment methods (`pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined with
+//!   `card_declined`, `capture_method=manual` leaves `requires_capture`) and one of the
+//!   emulator's own, `pm_async_processing`, which stays `processing` until settled.
+//! * Refunds — create (full, partial, repeated, never beyond the captured amount) and retrieve.
+//! * Events — list and retrieve; every state change above records one, as Stripe does.
+//! * Webhook endpoints (`POST /v1/webhook_endpoints`) and signed webhook delivery with retries
+//!   ([`webhooks`]).
+//!
+//! Control API for tests and `make run` (JSON, loopback only, no key):
+//! * `POST /_emulator/webhook_endpoints` `{"url", "secrets": [..]}` — register with known secrets
+//!   (two while rotating);
+//! * `POST /_emulator/faults` — [`webhooks::Faults`]: copies per event, hold + shuffled release,
+//!   delay, responses dropped after commit;
+//! * `POST /_emulator/webhooks/release`, `GET /_emulator/webhooks/stats`;
+//! * `POST /_emulator/refunds` `{"payment_intent", "amount"?}` — a refund started in Stripe's
+//!   dashboard;
+//! * `POST /_emulator/payment_intents/{id}/settle` `{"outcome": "succeeded"|"failed", "webhook": bool}`;
+//! * `GET /_emulator/payment_intents` — every intent (tests count them per cart).
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
@@ -16,15 +31,19 @@
 //! # Ok(()) }
 //! ```
 
+pub mod events;
 mod form;
 mod intents;
 mod refunds;
+pub mod webhooks;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use tokio::sync::mpsc;
+pub use webhooks::{Endpoint, Faults};
 
 /// Everything the emulator remembers.
 #[derive(Debug, Default)]
@@ -35,12 +54,22 @@ pub struct Store {
     pub refunded: HashMap<String, i64>,
     /// Idempotency-Key → (request fingerprint, status, body).
     idempotency: HashMap<String, (String, u16, Value)>,
+    /// Every event, oldest first, and its position by id.
+    pub events: Vec<Value>,
+    event_index: HashMap<String, usize>,
+    /// Events recorded by the request being handled, not yet handed to the dispatcher.
+    outbound: Vec<Value>,
 }
 
 #[derive(Debug)]
 pub struct State {
     pub api_key: String,
     pub store: Mutex<Store>,
+    endpoints: Mutex<Vec<Endpoint>>,
+    fault_settings: Mutex<Faults>,
+    held: Mutex<Vec<Value>>,
+    pub stats: webhooks::Stats,
+    outgoing: mpsc::UnboundedSender<webhooks::Delivery>,
 }
 
 /// A Stripe error answer: `{"error": {"type", "code", "message", "param"}}`.
@@ -154,7 +183,103 @@ fn handle(
     if let Some(k) = key {
         store.idempotency.insert(k, (fingerprint, status, value.clone()));
     }
+    let events = std::mem::take(&mut store.outbound);
+    drop(store);
+    state.dispatch(events);
+    let drop_rate = state.faults().drop_response_rate;
+    if req.method() == actix_web::http::Method::POST && drop_rate > 0.0 && rand::random::<f64>() < drop_rate {
+        state
+            .stats
+            .dropped_responses
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        return dropped_response();
+    }
     respond(status, &value, false)
+}
+
+/// A response whose body breaks off: the client sees the connection fail although the request
+/// was committed.
+fn dropped_response() -> HttpResponse {
+    let broken = futures::stream::once(async {
+        Err::<web::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "dropped by fault injection",
+        ))
+    });
+    HttpResponse::Ok().content_type("application/json").streaming(broken)
+}
+
+/// `POST /v1/webhook_endpoints` (`url`, `enabled_events[]`): Stripe's API to register an endpoint;
+/// the answer carries its new signing secret.
+async fn create_webhook_endpoint(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut added = None;
+    let res = handle(&state, &req, &body, |_, f| {
+        let url = f
+            .get("url")
+            .ok_or_else(|| StripeError::invalid("Missing required param: url.", Some("url")))?;
+        let secret = random_id("whsec");
+        added = Some(Endpoint {
+            url: url.to_owned(),
+            secrets: vec![secret.clone()],
+        });
+        Ok((
+            200,
+            json!({"id": random_id("we"), "object": "webhook_endpoint", "url": url, "secret": secret,
+                        "status": "enabled", "enabled_events": ["*"], "livemode": false, "created": now()}),
+        ))
+    });
+    if let Some(e) = added {
+        state.add_endpoint(e);
+    }
+    res
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DashboardRefund {
+    payment_intent: String,
+    amount: Option<i64>,
+}
+
+async fn dashboard_refund(state: web::Data<State>, body: web::Json<DashboardRefund>) -> HttpResponse {
+    let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    let result = refunds::refund(&mut store, &body.payment_intent, body.amount, None, json!({}));
+    let events = std::mem::take(&mut store.outbound);
+    drop(store);
+    state.dispatch(events);
+    match result {
+        Ok(r) => respond(200, &r, false),
+        Err(e) => respond(e.status, &e.body, false),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Settle {
+    outcome: String,
+    #[serde(default = "yes")]
+    webhook: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn settle(state: web::Data<State>, path: web::Path<String>, body: web::Json<Settle>) -> HttpResponse {
+    let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    let result = intents::settle(&mut store, &path, &body.outcome, body.webhook);
+    let events = std::mem::take(&mut store.outbound);
+    drop(store);
+    state.dispatch(events);
+    match result {
+        Ok(pi) => respond(200, &pi, false),
+        Err(e) => respond(e.status, &e.body, false),
+    }
+}
+
+async fn all_intents(state: web::Data<State>) -> HttpResponse {
+    let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    let mut data: Vec<&Value> = store.intents.values().collect();
+    data.sort_by_key(|pi| (pi["created"].as_i64(), pi["id"].as_str().map(str::to_owned)));
+    respond(200, &json!({ "data": data }), false)
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -165,7 +290,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/payment_intents/{id}/capture", web::post().to(intents::capture))
         .route("/v1/payment_intents/{id}/cancel", web::post().to(intents::cancel))
         .route("/v1/refunds", web::post().to(refunds::create))
-        .route("/v1/refunds/{id}", web::get().to(refunds::retrieve));
+        .route("/v1/refunds/{id}", web::get().to(refunds::retrieve))
+        .route("/v1/events", web::get().to(events::list))
+        .route("/v1/events/{id}", web::get().to(events::retrieve))
+        .route("/v1/webhook_endpoints", web::post().to(create_webhook_endpoint))
+        .route("/_emulator/webhook_endpoints", web::post().to(webhooks::post_endpoint))
+        .route("/_emulator/faults", web::post().to(webhooks::put_faults))
+        .route("/_emulator/webhooks/release", web::post().to(webhooks::post_release))
+        .route("/_emulator/webhooks/stats", web::get().to(webhooks::get_stats))
+        .route("/_emulator/refunds", web::post().to(dashboard_refund))
+        .route("/_emulator/payment_intents", web::get().to(all_intents))
+        .route("/_emulator/payment_intents/{id}/settle", web::post().to(settle));
 }
 
 /// A running emulator.
@@ -182,19 +317,47 @@ impl Emulator {
     pub fn port(&self) -> u16 {
         self.port
     }
+    /// Register a webhook endpoint signed with `secrets` (two while rotating).
+    pub fn add_endpoint(&self, url: &str, secrets: &[&str]) {
+        self.state.add_endpoint(Endpoint {
+            url: url.to_owned(),
+            secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+        });
+    }
+    /// Wait until no webhook delivery is queued or being retried.
+    pub async fn webhooks_idle(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.state.in_flight() > 0 {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
 }
 
 /// Bind `addr` and serve in the background of the current runtime.
 pub async fn start(addr: &str, api_key: &str) -> anyhow::Result<Emulator> {
+    // reqwest is built without a default TLS provider (see stack.md): ring, as everywhere in ordo.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (outgoing, incoming) = mpsc::unbounded_channel();
     let state = web::Data::new(State {
         api_key: api_key.to_owned(),
         store: Mutex::default(),
+        endpoints: Mutex::default(),
+        fault_settings: Mutex::default(),
+        held: Mutex::default(),
+        stats: webhooks::Stats::default(),
+        outgoing,
     });
+    tokio::spawn(webhooks::run(state.clone(), incoming));
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(1 << 20))
+            .app_data(web::JsonConfig::default().limit(1 << 20))
             .configure(routes)
             .default_service(web::to(|| async {
                 respond(

@@ -1,7 +1,7 @@
 //! `/v1/refunds`: create (full, partial, repeated — never beyond what was captured) and
 //! retrieve, for refunds of a succeeded PaymentIntent.
 
-use crate::{State, StripeError, handle, now, random_id};
+use crate::{State, Store, StripeError, handle, now, random_id};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -25,53 +25,70 @@ pub async fn create(state: web::Data<State>, req: HttpRequest, body: web::Bytes)
                 )
             })?
             .to_owned();
-        let pi = store
-            .intents
-            .get(&pi_id)
-            .ok_or_else(|| StripeError::missing(&pi_id, "payment_intent"))?;
-        if pi["status"] != "succeeded" {
-            return Err(StripeError::invalid(
-                &format!("This PaymentIntent ({pi_id}) does not have a successful charge to refund."),
-                Some("payment_intent"),
-            ));
-        }
-        let received = pi["amount_received"].as_i64().unwrap_or(0);
-        let (currency, charge) = (pi["currency"].clone(), pi["latest_charge"].clone());
-        let refunded = store.refunded.get(&pi_id).copied().unwrap_or(0);
-        let remaining = received - refunded;
-        if remaining <= 0 {
-            return Err(StripeError {
-                status: 400,
-                body: json!({"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
-                    "message": format!("Charge {} has already been refunded.", charge.as_str().unwrap_or(""))}}),
-            });
-        }
-        let amount = match f.int("amount")? {
-            None => remaining,
-            Some(a) if a < 1 => return Err(StripeError::invalid("Amount must be at least 1.", Some("amount"))),
-            Some(a) if a > remaining => {
-                return Err(StripeError {
-                    status: 400,
-                    body: json!({"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
-                        "message": format!("Refund amount ({a}) is greater than unrefunded amount on charge ({remaining})")}}),
-                });
-            }
-            Some(a) => a,
-        };
         let reason = f.get("reason");
         if let Some(r) = reason.filter(|r| !["duplicate", "fraudulent", "requested_by_customer"].contains(r)) {
             return Err(StripeError::invalid(&format!("Invalid reason: {r}"), Some("reason")));
         }
-        let id = random_id("re");
-        let refund = json!({
-            "id": id, "object": "refund", "amount": amount, "created": now(), "currency": currency,
-            "payment_intent": pi_id, "charge": charge, "status": "succeeded", "reason": reason,
-            "metadata": f.map("metadata"),
-        });
-        store.refunded.insert(pi_id, refunded + amount);
-        store.refunds.insert(id, refund.clone());
+        let refund = refund(store, &pi_id, f.int("amount")?, reason, json!(f.map("metadata")))?;
         Ok((200, refund))
     })
+}
+
+/// Refund `amount` (default: what is left) of a succeeded intent — from the API or, without
+/// any key or idempotency, from the emulator's "dashboard".
+pub(crate) fn refund(
+    store: &mut Store,
+    pi_id: &str,
+    amount: Option<i64>,
+    reason: Option<&str>,
+    metadata: serde_json::Value,
+) -> Result<serde_json::Value, StripeError> {
+    let pi = store
+        .intents
+        .get(pi_id)
+        .ok_or_else(|| StripeError::missing(pi_id, "payment_intent"))?;
+    if pi["status"] != "succeeded" {
+        return Err(StripeError::invalid(
+            &format!("This PaymentIntent ({pi_id}) does not have a successful charge to refund."),
+            Some("payment_intent"),
+        ));
+    }
+    let received = pi["amount_received"].as_i64().unwrap_or(0);
+    let (currency, charge) = (pi["currency"].clone(), pi["latest_charge"].clone());
+    let refunded = store.refunded.get(pi_id).copied().unwrap_or(0);
+    let remaining = received - refunded;
+    if remaining <= 0 {
+        return Err(StripeError {
+            status: 400,
+            body: json!({"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                "message": format!("Charge {} has already been refunded.", charge.as_str().unwrap_or(""))}}),
+        });
+    }
+    let amount = match amount {
+        None => remaining,
+        Some(a) if a < 1 => return Err(StripeError::invalid("Amount must be at least 1.", Some("amount"))),
+        Some(a) if a > remaining => {
+            return Err(StripeError {
+                status: 400,
+                body: json!({"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
+                    "message": format!("Refund amount ({a}) is greater than unrefunded amount on charge ({remaining})")}}),
+            });
+        }
+        Some(a) => a,
+    };
+    let id = random_id("re");
+    let refund = json!({
+        "id": id, "object": "refund", "amount": amount, "created": now(), "currency": currency,
+        "payment_intent": pi_id, "charge": charge, "status": "succeeded", "reason": reason,
+        "metadata": metadata,
+    });
+    store.refunded.insert(pi_id.to_owned(), refunded + amount);
+    store.refunds.insert(id, refund.clone());
+    let pi = store.intents.get(pi_id).cloned().unwrap_or_default();
+    let charge = store.charge_of(&pi);
+    store.emit("charge.refunded", &charge);
+    store.emit("refund.created", &refund);
+    Ok(refund)
 }
 
 pub async fn retrieve(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {

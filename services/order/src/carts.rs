@@ -785,7 +785,7 @@ pub(crate) async fn complete(
     let actor = format!("customer:{}", who.0.subject);
     idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
         Box::pin(async move {
-            let order_id = complete_in(tx, id, idle, &actor).await?;
+            let order_id = complete_in(tx, id, idle, &actor, false).await?;
             let doc = orders::document(tx, order_id).await?;
             Ok(Reply::new(StatusCode::OK, doc))
         })
@@ -795,7 +795,18 @@ pub(crate) async fn complete(
 
 /// Turn the cart into an order inside `conn`'s transaction (scoped to the cart's owner or to
 /// the service); returns the order id. A completed cart returns its existing order.
-pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &str) -> Result<Uuid, ApiError> {
+///
+/// `paid`: the customer has already paid (completion from a payment event, the storefront
+/// never called complete). The order is then created even if the cart has idled past its expiry
+/// or stock has run out meanwhile (stock floors at zero and the oversell is logged): nobody is
+/// charged without an order, and operators can refund.
+pub async fn complete_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    idle: u64,
+    actor: &str,
+    paid: bool,
+) -> Result<Uuid, ApiError> {
     let cart = load(conn, id, idle, true).await?;
     if cart.status == "completed" {
         let existing: Option<Uuid> = sqlx::query_scalar("select id from orders.orders where cart_id = $1")
@@ -805,7 +816,48 @@ pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &s
             .map_err(db_err)?;
         return existing.ok_or_else(|| ApiError::internal("completed cart without order"));
     }
-    require_open(&cart)?;
+    if !(paid && cart.status == "expired") {
+        require_open(&cart)?;
+    }
+    let email = checkout_ready(&cart)?;
+    let totals = cart.totals()?;
+    // From here on the service acts for the tenant (stock, counters) on the customer's behalf.
+    ordo_db::set_scope(conn, &Scope::service(cart.tenant_id))
+        .await
+        .map_err(db_err)?;
+    let mut by_variant: Vec<&CartLine> = cart.lines.iter().collect();
+    by_variant.sort_by_key(|l| l.variant_id); // one lock order for every completion: no deadlocks
+    for l in by_variant {
+        let reserved = sqlx::query(
+            "update orders.variants set inventory = inventory - $2
+             where id = $1 and (inventory is null or inventory >= $2) returning id",
+        )
+        .bind(l.variant_id)
+        .bind(l.quantity)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        if reserved.is_none() && paid {
+            tracing::warn!(cart = %id, sku = %l.sku, "paid cart completed beyond stock (oversold)");
+            sqlx::query("update orders.variants set inventory = 0 where id = $1")
+                .bind(l.variant_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        } else if reserved.is_none() {
+            let pos = cart.lines.iter().position(|x| x.id == l.id).unwrap_or(0);
+            return Err(
+                ApiError::conflict("out_of_stock", &format!("not enough {} in stock", l.sku))
+                    .with_pointer(&format!("/data/attributes/items/{pos}")),
+            );
+        }
+    }
+    insert_order(conn, &cart, &email, &totals, actor).await
+}
+
+/// What checkout needs from a cart (items for sale, e-mail, shipping for physical items);
+/// returns the e-mail.
+pub(crate) fn checkout_ready(cart: &Cart) -> Result<String, ApiError> {
     if cart.lines.is_empty() {
         return Err(ApiError::unprocessable(
             "cart_empty",
@@ -845,31 +897,17 @@ pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &s
             ));
         }
     }
-    let totals = cart.totals()?;
-    // From here on the service acts for the tenant (stock, counters) on the customer's behalf.
-    ordo_db::set_scope(conn, &Scope::service(cart.tenant_id))
-        .await
-        .map_err(db_err)?;
-    let mut by_variant: Vec<&CartLine> = cart.lines.iter().collect();
-    by_variant.sort_by_key(|l| l.variant_id); // one lock order for every completion: no deadlocks
-    for l in by_variant {
-        let reserved = sqlx::query(
-            "update orders.variants set inventory = inventory - $2
-             where id = $1 and (inventory is null or inventory >= $2) returning id",
-        )
-        .bind(l.variant_id)
-        .bind(l.quantity)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        if reserved.is_none() {
-            let pos = cart.lines.iter().position(|x| x.id == l.id).unwrap_or(0);
-            return Err(
-                ApiError::conflict("out_of_stock", &format!("not enough {} in stock", l.sku))
-                    .with_pointer(&format!("/data/attributes/items/{pos}")),
-            );
-        }
-    }
+    Ok(email)
+}
+
+async fn insert_order(
+    conn: &mut PgConnection,
+    cart: &Cart,
+    email: &str,
+    totals: &Totals,
+    actor: &str,
+) -> Result<Uuid, ApiError> {
+    let id = cart.id;
     let number: i64 = sqlx::query_scalar(
         "insert into orders.tenant_counters (tenant_id, last_order_number) values ($1, 1001)
          on conflict (tenant_id) do update set last_order_number = orders.tenant_counters.last_order_number + 1
@@ -887,16 +925,16 @@ pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &s
     sqlx::query(
         "insert into orders.orders (id, tenant_id, customer_id, cart_id, number, email, currency, status, payment_status,
             fulfillment_status, subtotal, shipping_total, tax_total, total, region_id, shipping_option_id,
-            shipping_address, billing_address)
+            shipping_address, billing_address, payment_intent_id)
          values ($1, $2, $3, $4, $5, $6, $7, 'pending', 'awaiting', 'not_fulfilled', $8, $9, $10, $11, $12, $13, $14,
-                 coalesce($15, $14))",
+                 coalesce($15, $14), (select payment_intent_id from orders.carts where id = $4))",
     )
     .bind(order_id)
     .bind(cart.tenant_id)
     .bind(&cart.customer_id)
     .bind(id)
     .bind(number)
-    .bind(&email)
+    .bind(email)
     .bind(cart.currency.as_str())
     .bind(totals.subtotal.amount())
     .bind(totals.shipping.amount())
@@ -928,7 +966,7 @@ pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &s
         .bind(l.quantity)
         .bind(unit)
         .bind(unit * i64::from(l.quantity))
-        .bind(line_tax(&cart, l).unwrap_or(0))
+        .bind(line_tax(cart, l).unwrap_or(0))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -940,4 +978,91 @@ pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &s
         .map_err(db_err)?;
     transitions::placed(conn, order_id, actor).await?;
     Ok(order_id)
+}
+
+// ---- payment session ---------------------------------------------------------------------------
+
+#[utoipa::path(
+    post,
+    path = "/store/carts/{id}/payment-session",
+    operation_id = "payment_session",
+    tag = "carts",
+    summary = "Create or update the cart's Stripe PaymentIntent; returns its client secret",
+    description = "The payment service creates the PaymentIntent for the cart total (or updates its amount when the cart changed) with an idempotency key derived from cart and amount, so repeating this call never creates a second one. Confirm the payment with Stripe.js using `client_secret`, then complete the cart. The cart must be ready for checkout (items, e-mail, shipping for physical items).",
+    params(
+        ("id" = Uuid, Path, description = "the cart id"),
+        crate::openapi::IdempotencyKey
+    ),
+    responses(
+        (status = 200, description = "The payment session: payment_intent_id, client_secret, status, amount, currency", content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn payment_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    use ordo_events::payment::v1::{
+        CreatePaymentSessionReply, CreatePaymentSessionRequest, create_payment_session_reply::Result as R,
+    };
+    state.limiter.check(&who.0.subject)?;
+    let id = path.into_inner();
+    let idle = state.idle_secs();
+    let bus = state.bus.clone();
+    let timeout = std::time::Duration::from_millis(state.checkout.payment_timeout_ms.max(1));
+    idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
+        Box::pin(async move {
+            let cart = load(tx, id, idle, true).await?;
+            require_open(&cart)?;
+            let email = checkout_ready(&cart)?;
+            let total = cart.totals()?.total;
+            let request = CreatePaymentSessionRequest {
+                tenant_id: cart.tenant_id.to_string(),
+                cart_id: cart.id.to_string(),
+                customer_id: cart.customer_id.clone(),
+                amount: Some(ordo_events::money(total.amount(), cart.currency.as_str())),
+                email,
+            };
+            let reply: CreatePaymentSessionReply =
+                ordo_bus::rpc::request(&bus, ordo_events::rpc::PAYMENT_CREATE_SESSION, &request, timeout)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, cart = %id, "payment service did not answer");
+                        ApiError::unavailable("payment_service_unavailable")
+                    })?;
+            let session = match reply.result {
+                Some(R::Session(s)) => s,
+                Some(R::Error(e)) => {
+                    let (status, code): (StatusCode, &'static str) = match e.code.as_str() {
+                        "payment_in_progress" => (StatusCode::CONFLICT, "payment_in_progress"),
+                        "payment_canceled" => (StatusCode::CONFLICT, "payment_canceled"),
+                        "currency_changed" => (StatusCode::CONFLICT, "currency_changed"),
+                        "stripe_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "payment_provider_unavailable"),
+                        "stripe_refused" => (StatusCode::BAD_GATEWAY, "payment_provider_refused"),
+                        other => {
+                            return Err(ApiError::internal(format!("payment session: {other}: {}", e.message)));
+                        }
+                    };
+                    return Err(ApiError::new(status, code, &e.message));
+                }
+                None => return Err(ApiError::internal("payment session: empty reply")),
+            };
+            sqlx::query("update orders.carts set payment_intent_id = $2 where id = $1")
+                .bind(id)
+                .bind(&session.payment_intent_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            let amount = session.amount.unwrap_or_default();
+            let doc = serde_json::json!({"data": {"type": "payment-sessions", "id": session.payment_id, "attributes": {
+                "cart_id": id, "payment_intent_id": session.payment_intent_id, "client_secret": session.client_secret,
+                "status": session.status, "amount": amount.amount_minor, "currency": amount.currency,
+            }}});
+            Ok(Reply::new(StatusCode::OK, doc))
+        })
+    })
+    .await
 }

@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 /// Handles `ordo.payment.v1.>` and `ordo.delivery.v1.>` for the order service.
 #[derive(Debug, Clone, Copy)]
-pub struct OrderEvents;
+pub struct OrderEvents {
+    /// Cart idle expiry (a paid cart is completed even past it).
+    pub cart_idle_secs: u64,
+}
 
 fn permanent(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Permanent(e.to_string())
@@ -38,7 +41,9 @@ fn uuids(v: &[String]) -> Result<Vec<Uuid>, HandlerError> {
 }
 
 struct Planned {
+    /// Nil when the event does not know the order yet (found by cart or PaymentIntent).
     order_id: Uuid,
+    cart_id: Option<Uuid>,
     trigger: Trigger,
     payment_intent_id: Option<String>,
     meta: Option<EventMetadata>,
@@ -50,11 +55,17 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
                 pi: Option<&str>,
                 meta: Option<EventMetadata>|
      -> Result<Option<Planned>, HandlerError> {
-        if order_id.is_empty() {
+        let pi = pi.filter(|p| !p.is_empty());
+        if order_id.is_empty() && pi.is_none() {
             return Err(permanent(format!("{} without order id", d.subject)));
         }
         Ok(Some(Planned {
-            order_id: uuid(order_id, "order id")?,
+            order_id: if order_id.is_empty() {
+                Uuid::nil()
+            } else {
+                uuid(order_id, "order id")?
+            },
+            cart_id: None,
             trigger,
             payment_intent_id: pi.filter(|p| !p.is_empty()).map(str::to_owned),
             meta,
@@ -70,14 +81,14 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
             } else {
                 Trigger::PaymentProcessing
             };
-            with(&e.order_id, t, Some(&e.payment_intent_id), e.meta)
+            with_cart(with(&e.order_id, t, Some(&e.payment_intent_id), e.meta), &e.cart_id)
         }
         PaymentSucceeded::SUBJECT => {
             let e: PaymentSucceeded = d.decode()?;
             let t = Trigger::PaymentSucceeded {
                 amount: money(e.amount.as_ref())?,
             };
-            with(&e.order_id, t, Some(&e.payment_intent_id), e.meta)
+            with_cart(with(&e.order_id, t, Some(&e.payment_intent_id), e.meta), &e.cart_id)
         }
         PaymentFailed::SUBJECT => {
             let e: PaymentFailed = d.decode()?;
@@ -86,11 +97,14 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
             } else {
                 e.failure_code.clone()
             };
-            with(
-                &e.order_id,
-                Trigger::PaymentFailed { reason },
-                Some(&e.payment_intent_id),
-                e.meta,
+            with_cart(
+                with(
+                    &e.order_id,
+                    Trigger::PaymentFailed { reason },
+                    Some(&e.payment_intent_id),
+                    e.meta,
+                ),
+                &e.cart_id,
             )
         }
         PaymentRefunded::SUBJECT => {
@@ -148,6 +162,68 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
     }
 }
 
+fn with_cart(planned: Result<Option<Planned>, HandlerError>, cart: &str) -> Result<Option<Planned>, HandlerError> {
+    let mut planned = planned?;
+    if let Some(p) = planned.as_mut() {
+        p.cart_id = Uuid::parse_str(cart).ok();
+    }
+    Ok(planned)
+}
+
+/// The order an event is about: by id, else by cart (one order per cart), else by PaymentIntent.
+async fn resolve(tx: &mut PgConnection, p: &Planned) -> Result<Option<Uuid>, HandlerError> {
+    if !p.order_id.is_nil() {
+        return Ok(Some(p.order_id));
+    }
+    if let Some(cart) = p.cart_id {
+        let found: Option<Uuid> = sqlx::query_scalar("select id from orders.orders where cart_id = $1")
+            .bind(cart)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    if let Some(pi) = &p.payment_intent_id {
+        return Ok(
+            sqlx::query_scalar("select id from orders.orders where payment_intent_id = $1")
+                .bind(pi)
+                .fetch_optional(&mut *tx)
+                .await?,
+        );
+    }
+    Ok(None)
+}
+
+/// A refund request's outcome, recorded on the operator's request.
+async fn refund_outcome(tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
+    let (request, status, failure) = match d.subject.as_str() {
+        PaymentRefunded::SUBJECT => {
+            let e: PaymentRefunded = d.decode()?;
+            (e.refund_request_id, "succeeded", None)
+        }
+        PaymentRefundFailed::SUBJECT => {
+            let e: PaymentRefundFailed = d.decode()?;
+            (e.refund_request_id, "failed", Some((e.failure_code, e.failure_message)))
+        }
+        _ => return Ok(()),
+    };
+    let Ok(request) = Uuid::parse_str(&request) else {
+        return Ok(()); // started in Stripe's dashboard: no request of ours
+    };
+    sqlx::query(
+        "update orders.refund_requests set status = $2, failure_code = $3, failure_message = $4, updated_at = now()
+         where id = $1 and status = 'requested'",
+    )
+    .bind(request)
+    .bind(status)
+    .bind(failure.as_ref().map(|f| f.0.as_str()))
+    .bind(failure.as_ref().map(|f| f.1.as_str()))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Whether a refused trigger is late (the order already moved past it: acknowledge, change
 /// nothing) rather than early (retry until its predecessor arrives).
 fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
@@ -165,12 +241,41 @@ fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
 
 impl Handler for OrderEvents {
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
-        let Some(p) = plan(d)? else {
-            return Ok(());
-        };
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
         ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+        refund_outcome(tx, d).await?;
+        let Some(mut p) = plan(d)? else {
+            return Ok(());
+        };
         let kind = p.trigger.kind();
+        match resolve(tx, &p).await? {
+            Some(order) => p.order_id = order,
+            None => match (kind, p.cart_id) {
+                // Paid, but the storefront never completed the cart: complete it now, so that
+                // nobody is charged without an order.
+                (TriggerKind::PaymentSucceeded, Some(cart)) => {
+                    let actor = format!("event:{}", d.subject);
+                    p.order_id = crate::carts::complete_in(tx, cart, self.cart_idle_secs, &actor, true)
+                        .await
+                        .map_err(|e| HandlerError::Transient(format!("completing paid cart {cart}: {e}")))?;
+                    ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                    tracing::info!(%cart, order = %p.order_id, "paid cart completed from the payment event");
+                }
+                (
+                    TriggerKind::PaymentProcessing | TriggerKind::PaymentAuthorized | TriggerKind::PaymentFailed,
+                    Some(_),
+                ) => {
+                    tracing::info!(trigger = %kind, "payment event for a cart not completed yet; nothing to change");
+                    return Ok(());
+                }
+                _ => {
+                    return Err(HandlerError::Transient(format!(
+                        "{} before its order exists",
+                        d.subject
+                    )));
+                }
+            },
+        }
         let actor = format!("event:{}", d.subject);
         let result = transitions::apply(
             tx,

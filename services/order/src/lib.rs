@@ -6,8 +6,8 @@
 //! HTTP surface (JSON:API; every unsafe request takes an `Idempotency-Key`):
 //! * catalog — `/admin/regions`, `/admin/shipping-options`, `/admin/products`,
 //!   `/admin/variants/{id}`; `/store/regions`, `/store/products`
-//! * carts and checkout — `/store/carts[/{id}[/line-items[/{line}]|/shipping-options|/shipping-method|/complete]]`
-//! * orders — `/store/orders[/{id}[/cancel]]`, `/admin/orders[/{id}[/cancel]]`, `/admin/stats`
+//! * carts and checkout — `/store/carts[/{id}[/line-items[/{line}]|/shipping-options|/shipping-method|/payment-session|/complete]]`
+//! * orders — `/store/orders[/{id}[/cancel]]`, `/admin/orders[/{id}[/cancel|/refunds]]`, `/admin/stats`
 //! * `/openapi.json` — the OpenAPI document generated from these handlers ([`openapi`])
 //!
 //! ```no_run
@@ -48,6 +48,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub limiter: rate_limit::RateLimiter,
     pub checkout: ordo_config::CheckoutConfig,
+    /// For request-reply with the payment service.
+    pub bus: ordo_bus::Bus,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ routes! {
     delete "/store/carts/{id}/line-items/{line_id}" => carts::remove_line;
     get "/store/carts/{id}/shipping-options" => carts::shipping_options;
     post "/store/carts/{id}/shipping-method" => carts::choose_shipping;
+    post "/store/carts/{id}/payment-session" => carts::payment_session;
     post "/store/carts/{id}/complete" => carts::complete;
     get "/store/orders" => orders::list_mine;
     get "/store/orders/{id}" => orders::get_mine;
@@ -108,6 +111,7 @@ routes! {
     get "/admin/orders" => orders::list_admin;
     get "/admin/orders/{id}" => orders::get_admin;
     post "/admin/orders/{id}/cancel" => orders::cancel_admin;
+    post "/admin/orders/{id}/refunds" => orders::request_refund;
     get "/admin/stats" => orders::stats;
 }
 
@@ -132,7 +136,9 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
             cfg.consumer.clone(),
             platform.pool.clone(),
             platform.bus.clone(),
-            events::OrderEvents,
+            events::OrderEvents {
+                cart_idle_secs: cfg.checkout.cart_idle_secs,
+            },
         );
         tasks.push(tokio::spawn(consumer.run()));
     }
@@ -145,6 +151,7 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         pool: platform.pool.clone(),
         limiter: rate_limit::RateLimiter::new(cfg.checkout.rate_per_sec, cfg.checkout.rate_burst),
         checkout: cfg.checkout.clone(),
+        bus: platform.bus.clone(),
     }));
     let running = platform.serve(move |routes| {
         routes.app_data(state.clone());

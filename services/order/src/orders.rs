@@ -610,3 +610,134 @@ pub(crate) async fn stats(
         &json!({"data": out, "meta": {"from": ts(from), "to": ts(to)}}),
     ))
 }
+
+// ---- refunds -----------------------------------------------------------------------------------
+
+/// An operator's refund request.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// Minor units; at most what was captured minus what is refunded or being refunded.
+    pub amount: i64,
+    /// Free text for the record (at most 500 characters).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/orders/{id}/refunds",
+    operation_id = "request_refund",
+    tag = "orders",
+    summary = "Ask for a (partial) refund of a paid order",
+    description = "Records the request and publishes ordo.order.v1.refund_requested; the payment service refunds through Stripe and the order follows charge.refunded (refunded when the whole capture is given back, else payment_status partially_refunded). Repeated partial refunds are allowed up to the captured amount minus what is refunded or already requested.",
+    params(
+        ("id" = Uuid, Path, description = "the order id"),
+        crate::openapi::IdempotencyKey
+    ),
+    request_body(content = ordo_http::jsonapi::Input<RefundInput>, content_type = "application/vnd.api+json"),
+    responses(
+        (status = 202, description = "The refund request (status requested)", content_type = "application/vnd.api+json"),
+        crate::openapi::ErrorResponses,
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn request_refund(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: AdminOnly,
+    path: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input = ordo_http::jsonapi::parse_input::<RefundInput>(&body, "refunds")?.attributes;
+    if input.amount <= 0 {
+        return Err(ApiError::unprocessable(
+            "invalid_amount",
+            "amount must be a positive number of minor units",
+            Some("/data/attributes/amount"),
+        ));
+    }
+    if input.reason.chars().count() > 500 {
+        return Err(ApiError::unprocessable(
+            "reason_too_long",
+            "reason is at most 500 characters",
+            Some("/data/attributes/reason"),
+        ));
+    }
+    let id = path.into_inner();
+    let actor = format!("admin:{}", who.0.subject);
+    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "select o.tenant_id, o.customer_id, trim(o.currency) as currency, o.status, o.captured_amount,
+                        o.refunded_amount, o.payment_intent_id,
+                        (select coalesce(sum(r.amount), 0)::bigint from orders.refund_requests r
+                          where r.order_id = o.id and r.status = 'requested') as pending
+                 from orders.orders o where o.id = $1 for update",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| ApiError::not_found("order", &id.to_string()))?;
+            let captured: Option<i64> = row.try_get("captured_amount").map_err(db_err)?;
+            let Some(captured) = captured else {
+                return Err(ApiError::conflict("order_not_paid", "only a paid order can be refunded"));
+            };
+            let refunded: i64 = row.try_get("refunded_amount").map_err(db_err)?;
+            let pending: i64 = row.try_get("pending").map_err(db_err)?;
+            let remaining = captured - refunded - pending;
+            if input.amount > remaining {
+                return Err(ApiError::unprocessable(
+                    "refund_exceeds_remaining",
+                    &format!(
+                        "{} requested, but only {remaining} is left to refund (captured {captured}, refunded {refunded}, in progress {pending})",
+                        input.amount
+                    ),
+                    Some("/data/attributes/amount"),
+                ));
+            }
+            let tenant: Uuid = row.try_get("tenant_id").map_err(db_err)?;
+            let customer: String = row.try_get("customer_id").map_err(db_err)?;
+            let currency: String = row.try_get("currency").map_err(db_err)?;
+            let pi: Option<String> = row.try_get("payment_intent_id").map_err(db_err)?;
+            let request = Uuid::now_v7();
+            sqlx::query(
+                "insert into orders.refund_requests (id, tenant_id, customer_id, order_id, amount, reason, status, requested_by)
+                 values ($1, $2, $3, $4, $5, $6, 'requested', $7)",
+            )
+            .bind(request)
+            .bind(tenant)
+            .bind(&customer)
+            .bind(id)
+            .bind(input.amount)
+            .bind(&input.reason)
+            .bind(&actor)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            let event = ordo_events::order::v1::OrderRefundRequested {
+                meta: Some(ordo_events::EventMetadata::for_event::<ordo_events::order::v1::OrderRefundRequested>(
+                    &tenant.to_string(),
+                    &id.to_string(),
+                    0,
+                )),
+                order_id: id.to_string(),
+                refund_request_id: request.to_string(),
+                amount: Some(ordo_events::money(input.amount, &currency)),
+                reason: input.reason.clone(),
+                payment_intent_id: pi.unwrap_or_default(),
+            };
+            ordo_bus::outbox::Outbox::new(crate::SCHEMA)
+                .enqueue(tx, &event)
+                .await
+                .map_err(ApiError::internal)?;
+            let doc = json!({"data": {"type": "refunds", "id": request, "attributes": {
+                "order_id": id, "amount": input.amount, "currency": currency, "reason": input.reason,
+                "status": "requested",
+            }}});
+            Ok(Reply::new(StatusCode::ACCEPTED, doc))
+        })
+    })
+    .await
+}

@@ -1,16 +1,116 @@
-//! The payment service: Stripe PaymentIntents and webhooks; publishes `ordo.payment.v1.*`. It owns the `payments` schema.
+//! The payment service: turns Stripe into typed payment events. It owns the `payments` schema
+//! (payments — one per cart, the mirror of its Stripe PaymentIntent —, refunds, received Stripe
+//! events) and publishes `ordo.payment.v1.*` through its outbox.
 //!
-//! This crate currently assembles the platform (health, readiness, metrics, outbox relay); its
-//! own logic arrives with the payment-service issue.
+//! * [`sessions`] — `ordo.rpc.payment.v1.create_session` (NATS request-reply from the order
+//!   service): create or update the cart's PaymentIntent, return its client secret.
+//! * [`webhook`] — `POST /webhooks/stripe`: signature over the raw body ([`signature`]), event
+//!   stored by id, applied by [`stripe_events`] (never backwards).
+//! * [`order_events`] — consumes `order.placed`, `order.canceled` (cancel or refund) and
+//!   `order.refund_requested` (refund up to what is left).
+//! * [`reconcile`] — re-reads from Stripe what webhooks left in doubt or `processing` too long.
+//!
+//! Stripe is reached only through `ordo-stripe` (the real client; the emulator's URL locally).
 
-use ordo_runtime::{Running, ordo_config::ServiceConfig};
+pub mod order_events;
+pub mod reconcile;
+pub mod sessions;
+pub mod signature;
+pub mod store;
+pub mod stripe_events;
+pub mod webhook;
+
+use actix_web::{HttpResponse, web};
+use ordo_bus::consumer::{Consumer, ConsumerSpec};
+use ordo_config::StripeConfig;
+use ordo_events::Context;
+use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
 pub const SERVICE: &str = "payment";
 pub const DEFAULT_PORT: u16 = 8081;
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "payments";
 
+/// What handlers, the RPC server, the consumer and the sweep share.
+#[derive(Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub stripe: ordo_stripe::Stripe,
+    pub stripe_config: StripeConfig,
+    /// Wakes the reconciler when a webhook leaves an event in doubt.
+    pub doubts: Notify,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "ordo payment service",
+        description = "Stripe webhooks. Payment sessions are requested over NATS (ordo.rpc.payment.v1.create_session) by the order service."
+    ),
+    paths(webhook::receive)
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
 /// Build and start the service (the function `main` and the tests both call).
 pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
-    ordo_runtime::serve_platform(config, SCHEMA).await
+    let platform = Platform::connect(config).await?;
+    let cfg = platform.config.clone();
+    let stripe = ordo_stripe::Stripe::new(ordo_stripe::Settings {
+        base_url: cfg.stripe.api_base.clone(),
+        api_key: cfg.stripe.api_key.expose().clone(),
+        timeout: Duration::from_millis(cfg.stripe.timeout_ms.max(1)),
+        attempts: cfg.stripe.attempts.max(1),
+    })?;
+    if cfg.stripe.webhook_secrets.is_empty() {
+        tracing::warn!("no Stripe webhook secret configured: every webhook will be refused");
+    }
+    let state = Arc::new(AppState {
+        pool: platform.pool.clone(),
+        stripe,
+        stripe_config: cfg.stripe.clone(),
+        doubts: Notify::new(),
+    });
+    let mut tasks = vec![platform.spawn_relay(SCHEMA)];
+    let consumer = Consumer::new(
+        ConsumerSpec {
+            name: "payment_order_events".into(),
+            context: Context::Order,
+            filter: "ordo.order.v1.>".into(),
+            schema: SCHEMA.into(),
+        },
+        cfg.consumer.clone(),
+        platform.pool.clone(),
+        platform.bus.clone(),
+        order_events::OrderEvents(state.clone()),
+    );
+    tasks.push(tokio::spawn(consumer.run()));
+    let rpc_state = state.clone();
+    let bus = platform.bus.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = ordo_bus::rpc::serve(bus, ordo_events::rpc::PAYMENT_CREATE_SESSION, "payment", move |req| {
+            sessions::create_session(rpc_state.clone(), req)
+        })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "payment session RPC stopped");
+        }
+    }));
+    tasks.push(tokio::spawn(reconcile::run(state.clone())));
+    let data = web::Data::from(state);
+    let running = platform.serve(move |routes| {
+        routes.app_data(data.clone());
+        routes.route("/webhooks/stripe", web::post().to(webhook::receive));
+        routes.route("/openapi.json", web::get().to(openapi));
+    })?;
+    Ok(tasks.into_iter().fold(running, Running::with_task))
 }

@@ -1,0 +1,262 @@
+//! Order events the payment service acts on (consumer `payment_order_events`):
+//! * `order.placed` — remember the order id on the cart's payment (later events carry it);
+//! * `order.canceled` — cancel the PaymentIntent, or refund what is left if it already succeeded;
+//! * `order.refund_requested` — create the refund with the request id as idempotency key;
+//!   partial and repeated refunds are allowed up to captured minus refunded (and minus refunds
+//!   still in flight); anything more is refused with `payment.refund_failed`.
+//!
+//! Each runs inside the consumer's inbox transaction, the payment row locked: a redelivery is a
+//! no-op, and a crash between the Stripe call and the commit is repaired by the redelivery,
+//! whose Stripe call carries the same idempotency key.
+
+use crate::AppState;
+use crate::store::{self, Payment};
+use crate::stripe_events::{self, Observation};
+use ordo_bus::consumer::{Delivery, Handler, HandlerError};
+use ordo_db::Scope;
+use ordo_events::Event;
+use ordo_events::order::v1::{OrderCanceled, OrderPlaced, OrderRefundRequested};
+use ordo_stripe::CallError;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct OrderEvents(pub Arc<AppState>);
+
+fn permanent(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Permanent(e.to_string())
+}
+
+fn stripe_err(e: CallError) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::Transient(e.to_string())
+    } else {
+        HandlerError::Permanent(e.to_string())
+    }
+}
+
+/// The payment an order event is about: by intent id when the order knew it, else by order id.
+async fn find(tx: &mut PgConnection, tenant: Uuid, order: Uuid, pi: &str) -> Result<Option<Payment>, HandlerError> {
+    if !pi.is_empty()
+        && let Some(p) = store::by_intent(tx, pi).await?
+    {
+        return Ok(Some(p));
+    }
+    Ok(store::by_order(tx, tenant, order).await?)
+}
+
+impl Handler for OrderEvents {
+    async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
+        let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
+        let uuid = |s: &str| Uuid::parse_str(s).map_err(|_| permanent(format!("{} has a bad id {s:?}", d.subject)));
+        match d.subject.as_str() {
+            OrderPlaced::SUBJECT => {
+                let e: OrderPlaced = d.decode()?;
+                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                sqlx::query("update payments.payments set order_id = $3 where tenant_id = $1 and cart_id = $2")
+                    .bind(tenant)
+                    .bind(uuid(&e.cart_id)?)
+                    .bind(uuid(&e.order_id)?)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            }
+            OrderCanceled::SUBJECT => {
+                let e: OrderCanceled = d.decode()?;
+                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                let order = uuid(&e.order_id)?;
+                let Some(mut p) = find(tx, tenant, order, &e.payment_intent_id).await? else {
+                    tracing::info!(%order, "canceled order has no payment");
+                    return Ok(());
+                };
+                p.order_id = Some(order);
+                p.order_canceled = true;
+                store::save(tx, &mut p, false).await?;
+                self.cancel_or_refund(tx, &mut p, order).await
+            }
+            OrderRefundRequested::SUBJECT => {
+                let e: OrderRefundRequested = d.decode()?;
+                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                let order = uuid(&e.order_id)?;
+                let request = uuid(&e.refund_request_id)?;
+                let amount = e.amount.as_ref().map(|m| m.amount_minor).unwrap_or(0);
+                let Some(mut p) = find(tx, tenant, order, &e.payment_intent_id).await? else {
+                    return Err(HandlerError::Transient(format!("no payment yet for order {order}")));
+                };
+                if p.order_id.is_none() {
+                    p.order_id = Some(order);
+                    store::save(tx, &mut p, false).await?;
+                }
+                let whole = e.reason == "paid_after_cancellation";
+                self.refund(tx, &mut p, request, (!whole).then_some(amount), &e.reason)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl OrderEvents {
+    async fn cancel_or_refund(&self, tx: &mut PgConnection, p: &mut Payment, order: Uuid) -> Result<(), HandlerError> {
+        let stripe = &self.0.stripe;
+        match p.status.as_str() {
+            "canceled" => Ok(()),
+            "succeeded" => {
+                // Deterministic request id: a redelivery refunds nothing twice.
+                let request = Uuid::new_v5(&order, b"refund-after-cancel");
+                self.refund(tx, p, request, None, "order_canceled").await
+            }
+            _ => match stripe
+                .cancel_intent(&p.payment_intent_id, &format!("ordo-cancel-{}", p.payment_intent_id))
+                .await
+            {
+                Ok(intent) => {
+                    let o = Observation {
+                        seen: stripe_events::seen_on(&intent),
+                        created: 0,
+                        authoritative: true,
+                    };
+                    stripe_events::apply(tx, p, &o).await?;
+                    Ok(())
+                }
+                Err(CallError::Refused { code, .. }) if code == "payment_intent_unexpected_state" => {
+                    // It succeeded meanwhile: learn that from Stripe, then give the money back.
+                    let intent = stripe.retrieve_intent(&p.payment_intent_id).await.map_err(stripe_err)?;
+                    let o = Observation {
+                        seen: stripe_events::seen_on(&intent),
+                        created: 0,
+                        authoritative: true,
+                    };
+                    stripe_events::apply(tx, p, &o).await?;
+                    if p.status == "succeeded" {
+                        let request = Uuid::new_v5(&order, b"refund-after-cancel");
+                        self.refund(tx, p, request, None, "order_canceled").await?;
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(stripe_err(e)),
+            },
+        }
+    }
+
+    /// Refund `amount` (None: everything left) for request `request`.
+    async fn refund(
+        &self,
+        tx: &mut PgConnection,
+        p: &mut Payment,
+        request: Uuid,
+        amount: Option<i64>,
+        reason: &str,
+    ) -> Result<(), HandlerError> {
+        let known: Option<String> = sqlx::query_scalar("select status from payments.refunds where id = $1")
+            .bind(request)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_some() {
+            return Ok(()); // this request was handled already
+        }
+        if p.status != "succeeded" {
+            return Err(HandlerError::Transient(format!(
+                "payment {} is {}, not succeeded (yet)",
+                p.id, p.status
+            )));
+        }
+        let in_flight: i64 = sqlx::query_scalar(
+            "select coalesce(sum(amount), 0)::bigint from payments.refunds
+             where payment_id = $1 and status in ('requested', 'succeeded') and not reflected",
+        )
+        .bind(p.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let remaining = p.captured_amount - p.refunded_amount - in_flight;
+        let amount = match amount {
+            None if remaining <= 0 => return Ok(()), // nothing left to give back
+            None => remaining,
+            Some(a) => a,
+        };
+        let refuse = |code: &'static str, message: String| (code, message);
+        let refused = if amount <= 0 {
+            Some(refuse("invalid_amount", "a refund must be positive".into()))
+        } else if amount > remaining {
+            Some(refuse(
+                "amount_exceeds_remaining",
+                format!("{amount} requested, {remaining} left to refund"),
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refused {
+            insert_refund(
+                tx,
+                request,
+                p,
+                amount.max(1),
+                reason,
+                "failed",
+                None,
+                Some((code, &message)),
+            )
+            .await?;
+            store::publish(tx, &store::refund_failed(p, request, amount, code, &message)).await?;
+            tracing::info!(payment = %p.id, %request, code, "refund refused");
+            return Ok(());
+        }
+        let metadata = HashMap::from([
+            ("ordo_tenant_id".to_owned(), p.tenant_id.to_string()),
+            ("ordo_refund_request_id".to_owned(), request.to_string()),
+        ]);
+        let key = format!("ordo-refund-{request}");
+        match self
+            .0
+            .stripe
+            .create_refund(&p.payment_intent_id, Some(amount), &key, metadata)
+            .await
+        {
+            Ok(r) => {
+                let status = if r.status == "failed" { "failed" } else { "requested" };
+                insert_refund(tx, request, p, amount, reason, status, Some(&r.id), None).await?;
+                metrics::counter!("ordo_refunds_created_total").increment(1);
+                Ok(())
+            }
+            Err(CallError::Refused { code, message, .. }) => {
+                insert_refund(tx, request, p, amount, reason, "failed", None, Some((&code, &message))).await?;
+                store::publish(tx, &store::refund_failed(p, request, amount, &code, &message)).await?;
+                Ok(())
+            }
+            Err(e) => Err(stripe_err(e)),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_refund(
+    tx: &mut PgConnection,
+    id: Uuid,
+    p: &Payment,
+    amount: i64,
+    reason: &str,
+    status: &str,
+    stripe_refund_id: Option<&str>,
+    failure: Option<(&str, &str)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into payments.refunds (id, tenant_id, payment_id, order_id, amount, reason, status, stripe_refund_id,
+            failure_code, failure_message)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(p.tenant_id)
+    .bind(p.id)
+    .bind(p.order_id)
+    .bind(amount)
+    .bind(reason)
+    .bind(status)
+    .bind(stripe_refund_id)
+    .bind(failure.map(|f| f.0))
+    .bind(failure.map(|f| f.1))
+    .execute(tx)
+    .await?;
+    Ok(())
+}

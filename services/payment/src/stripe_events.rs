@@ -1,0 +1,361 @@
+//! Stripe events → payment state and `ordo.payment.v1.*` events.
+//!
+//! Handled: `payment_intent.processing`, `.amount_capturable_updated`, `.succeeded`,
+//! `.payment_failed`, `.canceled` and `charge.refunded`; every other type is stored and marked
+//! ignored. A payment never moves backwards ([`crate::store::rank`]): an event older than what
+//! was applied is acknowledged and changes nothing. Where the order cannot be told from the
+//! events alone — a failure and a new attempt within the same second, an event whose
+//! PaymentIntent carries no ordo metadata — the event is left unprocessed and the reconciler
+//! reads the PaymentIntent from Stripe and applies what Stripe says now.
+
+use crate::store::{self, Payment, rank};
+use ordo_db::Scope;
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The envelope of a Stripe event (the object stays JSON).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    pub object: Value,
+}
+
+pub const HANDLED: &[&str] = &[
+    "payment_intent.processing",
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "charge.refunded",
+];
+
+impl StripeEvent {
+    /// The PaymentIntent the event is about.
+    pub fn payment_intent_id(&self) -> Option<String> {
+        let o = &self.data.object;
+        match o["object"].as_str() {
+            Some("payment_intent") => o["id"].as_str().map(str::to_owned),
+            _ => o["payment_intent"].as_str().map(str::to_owned),
+        }
+    }
+}
+
+/// What Stripe says about an intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Processing,
+    Authorized {
+        capturable: i64,
+    },
+    Succeeded {
+        received: i64,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+    Canceled,
+    /// `amount_refunded` so far (cumulative) of a charge that captured `captured`.
+    Refunded {
+        refunded: i64,
+        captured: i64,
+    },
+    Nothing,
+}
+
+/// An observation: what was seen, when (the event's `created`), and whether it is a read from
+/// Stripe just now (authoritative: applied whenever it differs).
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub seen: Seen,
+    pub created: i64,
+    pub authoritative: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Ignored(&'static str),
+    /// Cannot be decided from the event: read the intent from Stripe.
+    Doubt,
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn error_of(o: &Value) -> (String, String) {
+    let e = &o["last_payment_error"];
+    (
+        e["code"].as_str().unwrap_or("payment_failed").to_owned(),
+        e["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// What an event says.
+pub fn seen_in(event: &StripeEvent) -> Seen {
+    let o = &event.data.object;
+    match event.kind.as_str() {
+        "payment_intent.processing" => Seen::Processing,
+        "payment_intent.amount_capturable_updated" => Seen::Authorized {
+            capturable: int(&o["amount_capturable"]),
+        },
+        "payment_intent.succeeded" => Seen::Succeeded {
+            received: int(&o["amount_received"]),
+        },
+        "payment_intent.payment_failed" => {
+            let (code, message) = error_of(o);
+            Seen::Failed { code, message }
+        }
+        "payment_intent.canceled" => Seen::Canceled,
+        "charge.refunded" => Seen::Refunded {
+            refunded: int(&o["amount_refunded"]),
+            captured: int(&o["amount_captured"]),
+        },
+        _ => Seen::Nothing,
+    }
+}
+
+/// What a PaymentIntent read from Stripe says now.
+pub fn seen_on(intent: &ordo_stripe::Intent) -> Seen {
+    match intent.status.as_str() {
+        "processing" => Seen::Processing,
+        "requires_capture" => Seen::Authorized {
+            capturable: intent.amount_capturable,
+        },
+        "succeeded" => Seen::Succeeded {
+            received: intent.amount_received,
+        },
+        "canceled" => Seen::Canceled,
+        "requires_payment_method" => match &intent.last_error {
+            Some((code, message)) => Seen::Failed {
+                code: code.clone(),
+                message: message.clone(),
+            },
+            None => Seen::Nothing,
+        },
+        _ => Seen::Nothing,
+    }
+}
+
+/// Decide by time between a failure and a (new) attempt: newer applies, older is stale, the
+/// same second is a doubt (unless the observation is a read from Stripe).
+fn by_time(p: &Payment, o: &Observation) -> Option<Outcome> {
+    if o.authoritative || o.created > p.last_event_created {
+        None
+    } else if o.created < p.last_event_created {
+        Some(Outcome::Ignored("older than the applied status"))
+    } else {
+        Some(Outcome::Doubt)
+    }
+}
+
+/// Apply `o` to `p` (locked), publishing the resulting events; in the caller's transaction.
+pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) -> Result<Outcome, sqlx::Error> {
+    let last = p.last_event_created.max(o.created);
+    match &o.seen {
+        Seen::Nothing => Ok(Outcome::Ignored("nothing to apply")),
+        Seen::Succeeded { received } => {
+            if p.status == "succeeded" || p.status == "canceled" {
+                return Ok(Outcome::Ignored("already final"));
+            }
+            succeed(conn, p, *received, last).await?;
+            Ok(Outcome::Applied)
+        }
+        Seen::Canceled => {
+            if rank(&p.status) == 3 {
+                return Ok(Outcome::Ignored("already final"));
+            }
+            p.status = "canceled".into();
+            p.last_event_created = last;
+            store::save(conn, p, true).await?;
+            store::publish(conn, &store::canceled(p)).await?;
+            Ok(Outcome::Applied)
+        }
+        Seen::Authorized { capturable } => {
+            if rank(&p.status) >= 2 {
+                return Ok(Outcome::Ignored("already authorized or final"));
+            }
+            p.status = "requires_capture".into();
+            p.last_event_created = last;
+            store::save(conn, p, true).await?;
+            store::publish(conn, &store::processing(p, true, *capturable)).await?;
+            Ok(Outcome::Applied)
+        }
+        Seen::Processing => {
+            if rank(&p.status) >= 1 {
+                return Ok(Outcome::Ignored("already processing or further"));
+            }
+            if p.status == "failed"
+                && let Some(decided) = by_time(p, o)
+            {
+                return Ok(decided);
+            }
+            p.status = "processing".into();
+            p.last_event_created = last;
+            store::save(conn, p, true).await?;
+            store::publish(conn, &store::processing(p, false, p.amount)).await?;
+            Ok(Outcome::Applied)
+        }
+        Seen::Failed { code, message } => {
+            if rank(&p.status) >= 2 {
+                return Ok(Outcome::Ignored("already authorized or final"));
+            }
+            if o.authoritative && p.status == "failed" {
+                return Ok(Outcome::Ignored("already failed"));
+            }
+            if matches!(p.status.as_str(), "processing" | "failed")
+                && let Some(decided) = by_time(p, o)
+            {
+                return Ok(decided);
+            }
+            p.status = "failed".into();
+            p.failed_attempts += 1;
+            p.last_event_created = last;
+            store::save(conn, p, true).await?;
+            sqlx::query("update payments.payments set failure_code = $2, failure_message = $3 where id = $1")
+                .bind(p.id)
+                .bind(code)
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
+            store::publish(conn, &store::failed(p, code, message)).await?;
+            Ok(Outcome::Applied)
+        }
+        Seen::Refunded { refunded, captured } => {
+            if p.status == "canceled" {
+                return Ok(Outcome::Ignored("refund of a canceled intent"));
+            }
+            if p.status != "succeeded" {
+                // A refund proves the capture: apply the success first.
+                succeed(conn, p, *captured, p.last_event_created).await?;
+            }
+            if *refunded <= p.refunded_amount {
+                return Ok(Outcome::Ignored("refund already applied"));
+            }
+            let delta = refunded - p.refunded_amount;
+            p.refunded_amount = (*refunded).min(p.captured_amount);
+            store::save(conn, p, false).await?;
+            // The request this refund answers: the oldest of ours not yet seen, of that amount.
+            let request: Option<(Uuid, Option<String>)> = sqlx::query_as(
+                "update payments.refunds set status = 'succeeded', updated_at = now()
+                 where id = (select id from payments.refunds where payment_id = $1 and amount = $2
+                             and status in ('requested', 'succeeded') and not reflected
+                             order by created_at limit 1)
+                 returning id, stripe_refund_id",
+            )
+            .bind(p.id)
+            .bind(delta)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((id, _)) = &request {
+                sqlx::query("update payments.refunds set reflected = true where id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let refund_id = request.as_ref().and_then(|(_, r)| r.clone()).unwrap_or_default();
+            store::publish(conn, &store::refunded(p, &refund_id, delta, request.map(|(id, _)| id))).await?;
+            Ok(Outcome::Applied)
+        }
+    }
+}
+
+async fn succeed(conn: &mut PgConnection, p: &mut Payment, received: i64, last: i64) -> Result<(), sqlx::Error> {
+    p.status = "succeeded".into();
+    p.captured_amount = received;
+    p.last_event_created = last;
+    store::save(conn, p, true).await?;
+    store::publish(conn, &store::succeeded(p)).await
+}
+
+/// ordo's metadata on an intent (and on the charges it creates).
+#[derive(Debug, Clone)]
+pub struct OrdoMetadata {
+    pub tenant: Uuid,
+    pub cart: Uuid,
+    pub customer: String,
+    pub payment: Uuid,
+}
+
+pub fn metadata_of(m: &Value) -> Option<OrdoMetadata> {
+    let uuid = |k: &str| m[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    Some(OrdoMetadata {
+        tenant: uuid("ordo_tenant_id")?,
+        cart: uuid("ordo_cart_id")?,
+        customer: m["ordo_customer_id"].as_str()?.to_owned(),
+        payment: uuid("ordo_payment_id")?,
+    })
+}
+
+/// Find the payment for `pi` in the metadata's tenant (scoping the transaction to it), or record
+/// it from the metadata when it is not known yet (the session's own commit was lost).
+pub async fn payment_for(
+    conn: &mut PgConnection,
+    pi: &str,
+    meta: &OrdoMetadata,
+    amount: i64,
+    currency: &str,
+) -> Result<Payment, sqlx::Error> {
+    ordo_db::set_scope(conn, &Scope::service(meta.tenant)).await?;
+    if let Some(p) = store::by_intent(conn, pi).await? {
+        return Ok(p);
+    }
+    let fresh = Payment {
+        id: meta.payment,
+        tenant_id: meta.tenant,
+        cart_id: meta.cart,
+        order_id: None,
+        customer_id: meta.customer.clone(),
+        payment_intent_id: pi.to_owned(),
+        client_secret: None,
+        currency: currency.to_ascii_uppercase(),
+        amount: amount.max(1),
+        status: "requires_payment_method".into(),
+        captured_amount: 0,
+        refunded_amount: 0,
+        failed_attempts: 0,
+        order_canceled: false,
+        last_event_created: 0,
+        version: 0,
+    };
+    store::insert(conn, &fresh).await
+}
+
+/// Apply a stored event from its own content; `Doubt` when that is not enough.
+pub async fn apply_event(conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, sqlx::Error> {
+    if !HANDLED.contains(&event.kind.as_str()) {
+        return Ok(Outcome::Ignored("event type not used by ordo"));
+    }
+    let Some(pi) = event.payment_intent_id() else {
+        return Ok(Outcome::Ignored("no PaymentIntent"));
+    };
+    let o = &event.data.object;
+    let Some(meta) = metadata_of(&o["metadata"]) else {
+        return Ok(Outcome::Doubt);
+    };
+    let mut p = payment_for(
+        conn,
+        &pi,
+        &meta,
+        int(&o["amount"]),
+        o["currency"].as_str().unwrap_or("usd"),
+    )
+    .await?;
+    let observation = Observation {
+        seen: seen_in(event),
+        created: event.created,
+        authoritative: false,
+    };
+    apply(conn, &mut p, &observation).await
+}

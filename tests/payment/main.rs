@@ -1,0 +1,15 @@
+//! Payment service tests: the order service, the payment service and the Stripe emulator
+//! running together over HTTP and NATS, against the real PostgreSQL and NATS; Stripe is driven
+//! through its HTTP API as Stripe.js and the dashboard would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "../order/support.rs"]
+mod support;
+
+mod harness;
+
+mod flows;
+mod refunds;
+mod resilience;
+mod signatures;

@@ -1,0 +1,169 @@
+//! Refunds: operators' full, partial and repeated refunds, refunds started in Stripe's
+//! dashboard, refusals beyond what is left, and the automatic refund of a payment that
+//! succeeds on a canceled order.
+
+use crate::harness::*;
+use ordo_events::order::v1::OrderRefundRequested;
+use serde_json::json;
+
+async fn paid_order(s: &Stack, who: &str) -> (String, String) {
+    let c = s.customer(who);
+    let cart = s.digital_cart(&c).await;
+    let pi = s.session(&c, &cart).await["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.confirm(&pi, "pm_card_visa").await;
+    let id = s.complete(&c, &cart).await["id"].as_str().unwrap().to_owned();
+    s.wait_order(&id, |o| o["data"]["attributes"]["status"] == "paid").await;
+    (id, pi)
+}
+
+async fn refund(s: &Stack, order: &str, amount: i64) -> (u16, serde_json::Value) {
+    s.shop
+        .post(
+            &format!("/admin/orders/{order}/refunds"),
+            &s.admin(),
+            json!({"data": {"type": "refunds", "attributes": {"amount": amount, "reason": "customer asked"}}}),
+        )
+        .await
+}
+
+fn refunded(o: &serde_json::Value) -> i64 {
+    o["data"]["attributes"]["refunded_amount"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn partial_repeated_dashboard_and_full_refunds_add_up_and_never_exceed_the_capture() {
+    let s = Stack::start().await;
+    let (id, pi) = paid_order(&s, "fay").await; // 1546 captured
+    let (code, doc) = refund(&s, &id, 500).await;
+    assert_eq!(code, 202, "{doc}");
+    let o = s.wait_order(&id, |o| refunded(o) == 500).await;
+    assert_eq!(o["data"]["attributes"]["payment_status"], "partially_refunded");
+    assert_eq!(o["data"]["attributes"]["status"], "paid");
+    assert_eq!(refund(&s, &id, 500).await.0, 202);
+    s.wait_order(&id, |o| refunded(o) == 1000).await;
+    // More than is left: refused by the gateway, nothing sent to Stripe.
+    let (code, err) = refund(&s, &id, 547).await;
+    assert_eq!(code, 422);
+    assert_eq!(err["errors"][0]["code"], "refund_exceeds_remaining");
+    // Started in Stripe's dashboard.
+    let (code, _) = s.dashboard_refund(&pi, Some(46)).await;
+    assert_eq!(code, 200);
+    s.wait_order(&id, |o| refunded(o) == 1046).await;
+    assert_eq!(refund(&s, &id, 500).await.0, 202);
+    let done = s
+        .wait_order(&id, |o| o["data"]["attributes"]["status"] == "refunded")
+        .await;
+    assert_eq!(refunded(&done), 1546);
+    assert_eq!(done["data"]["attributes"]["payment_status"], "refunded");
+    assert_eq!(refund(&s, &id, 1).await.0, 422, "nothing left");
+    s.wait_webhooks().await;
+    let refunds = s.emulator.state.store.lock().unwrap().refunds.clone();
+    let mut amounts: Vec<i64> = refunds.values().map(|r| r["amount"].as_i64().unwrap()).collect();
+    amounts.sort();
+    assert_eq!(amounts, vec![46, 500, 500, 500], "each refund made once");
+    // The operator's requests are recorded with their outcome.
+    let su = s.superuser().await;
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select amount, status from orders.refund_requests where order_id = $1::uuid order by created_at",
+    )
+    .bind(&id)
+    .fetch_all(&su)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|(_, st)| st == "succeeded"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn the_payment_service_refuses_a_refund_beyond_what_is_left() {
+    let s = Stack::start().await;
+    let (id, pi) = paid_order(&s, "gus").await;
+    // Bypassing the gateway's check: the request arrives on NATS as is.
+    let request = uuid::Uuid::now_v7();
+    let event = OrderRefundRequested {
+        meta: Some(ordo_events::EventMetadata::for_event::<OrderRefundRequested>(
+            &s.tenant.to_string(),
+            &id,
+            9,
+        )),
+        order_id: id.clone(),
+        refund_request_id: request.to_string(),
+        amount: Some(ordo_events::money(5000, "EUR")),
+        reason: "too much".into(),
+        payment_intent_id: pi.clone(),
+    };
+    s.shop.publish(s.tenant, &event).await;
+    let su = s.superuser().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let row: (String, Option<String>) = loop {
+        let r = sqlx::query_as("select status, failure_code from payments.refunds where id = $1")
+            .bind(request)
+            .fetch_optional(&su)
+            .await
+            .unwrap();
+        if let Some(r) = r {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(row, ("failed".into(), Some("amount_exceeds_remaining".into())));
+    assert!(
+        s.emulator.state.store.lock().unwrap().refunds.is_empty(),
+        "nothing refunded at Stripe"
+    );
+    let o = s.shop.get(&format!("/admin/orders/{id}"), &s.admin()).await.1;
+    assert_eq!(refunded(&o), 0);
+}
+
+#[tokio::test]
+async fn a_payment_that_succeeds_on_a_canceled_order_is_refunded_once() {
+    let s = Stack::start().await;
+    let hal = s.customer("hal");
+    let cart = s.digital_cart(&hal).await;
+    let pi = s.session(&hal, &cart).await["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = s.complete(&hal, &cart).await["id"].as_str().unwrap().to_owned();
+    // The payment goes through at Stripe while its webhooks are held back ...
+    s.set_faults(ordo_stripe_emulator::Faults {
+        hold: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(s.confirm(&pi, "pm_card_visa").await.0, 200);
+    // ... and the customer cancels the (still pending) order meanwhile.
+    s.shop
+        .ok("POST", &format!("/store/orders/{id}/cancel"), &hal, None, 200)
+        .await;
+    // The payment service cancels the intent, finds it paid, and refunds it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.emulator.state.store.lock().unwrap().refunds.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no refund was made");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Now Stripe's webhooks (succeeded, charge.refunded, ...) arrive, each twice.
+    s.set_faults(ordo_stripe_emulator::Faults {
+        copies_min: 2,
+        copies_max: 2,
+        ..Default::default()
+    })
+    .await;
+    s.emulator.state.release();
+    s.wait_webhooks().await;
+    let done = s
+        .wait_order(&id, |o| o["data"]["attributes"]["payment_status"] == "refunded")
+        .await;
+    assert_eq!(done["data"]["attributes"]["status"], "canceled");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let refunds = s.emulator.state.store.lock().unwrap().refunds.clone();
+    assert_eq!(refunds.len(), 1, "refunded exactly once: {refunds:?}");
+    assert_eq!(refunds.values().next().unwrap()["amount"], 1546);
+    let o = s.shop.get(&format!("/admin/orders/{id}"), &s.admin()).await.1;
+    assert_eq!(o["data"]["attributes"]["status"], "canceled");
+    assert_eq!(refunded(&o), 1546);
+}
