@@ -312,7 +312,14 @@ mod tests {
             jail.set_env("ORDO_HTTP__PORT", "7000");
             jail.set_env("ORDO_DATABASE__URL", "postgres://x@y/z");
             jail.set_env("ORDO_ADMIN_DATABASE_URL", "postgres://someone-else@y/z"); // not ours
+            jail.set_env("ORDO_STRIPE__WEBHOOK_SECRETS", "[whsec_a,whsec_b]");
             let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
+            let secrets: Vec<&str> = cfg.stripe.webhook_secrets.iter().map(|s| s.expose().as_str()).collect();
+            assert_eq!(
+                secrets,
+                ["whsec_a", "whsec_b"],
+                "a list from one variable (make run's form)"
+            );
             assert_eq!(cfg.http.port, 7000);
             assert_eq!(cfg.consumer.max_attempts, 7);
             assert_eq!(cfg.database.url.expose(), "postgres://x@y/z");

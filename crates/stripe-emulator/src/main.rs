@@ -1,5 +1,7 @@
 //! `ordo-stripe-emulator`: serves the emulated Stripe API on `ORDO_STRIPE_EMULATOR_ADDR`
 //! (default 127.0.0.1:12111) for API key `ORDO_STRIPE_EMULATOR_KEY` (default `sk_test_ordo`).
+//! With `ORDO_STRIPE_EMULATOR_WEBHOOK_URL` and `ORDO_STRIPE_EMULATOR_WEBHOOK_SECRET` set, it sends
+//! signed webhooks there from the start (as `make run` does for the payment service).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -7,6 +9,13 @@ async fn main() -> anyhow::Result<()> {
     let key = std::env::var("ORDO_STRIPE_EMULATOR_KEY").unwrap_or_else(|_| "sk_test_ordo".into());
     let emulator = ordo_stripe_emulator::start(&addr, &key).await?;
     println!("Stripe emulator listening on {}", emulator.url());
+    if let (Ok(url), Ok(secret)) = (
+        std::env::var("ORDO_STRIPE_EMULATOR_WEBHOOK_URL"),
+        std::env::var("ORDO_STRIPE_EMULATOR_WEBHOOK_SECRET"),
+    ) {
+        emulator.add_endpoint(&url, &[secret.as_str()]);
+        println!("Stripe emulator sends webhooks to {url}");
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
