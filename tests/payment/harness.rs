@@ -67,7 +67,9 @@ impl Stack {
             shop,
             emulator,
             payment_base,
-            http: reqwest::Client::new(),
+            // No idle connections: a kept-alive connection the emulator closes just as it is
+            // reused fails a non-idempotent confirm with IncompleteMessage.
+            http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
             tenant,
             catalog,
         }
