@@ -146,22 +146,8 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
         .and_then(|s| Uuid::parse_str(s).ok())
         .unwrap_or(payment_id);
     let fresh = Payment {
-        id,
-        tenant_id: tenant,
-        cart_id: cart,
-        order_id: None,
-        customer_id: req.customer_id.clone(),
-        payment_intent_id: intent.id.clone(),
         client_secret: intent.client_secret.clone(),
-        currency,
-        amount: intent.amount,
-        status: "requires_payment_method".into(),
-        captured_amount: 0,
-        refunded_amount: 0,
-        failed_attempts: 0,
-        order_canceled: false,
-        last_event_created: 0,
-        version: 0,
+        ..Payment::unpaid(id, tenant, cart, &req.customer_id, &intent.id, &currency, intent.amount)
     };
     let p = store::insert(&mut tx, &fresh).await?;
     if p.client_secret.is_none() {

@@ -30,6 +30,38 @@ pub struct Payment {
     pub version: i64,
 }
 
+impl Payment {
+    /// A payment not yet attempted, for intent `pi` of `cart`.
+    pub fn unpaid(
+        id: Uuid,
+        tenant: Uuid,
+        cart: Uuid,
+        customer: &str,
+        pi: &str,
+        currency: &str,
+        amount: i64,
+    ) -> Payment {
+        Payment {
+            id,
+            tenant_id: tenant,
+            cart_id: cart,
+            order_id: None,
+            customer_id: customer.to_owned(),
+            payment_intent_id: pi.to_owned(),
+            client_secret: None,
+            currency: currency.to_ascii_uppercase(),
+            amount,
+            status: "requires_payment_method".into(),
+            captured_amount: 0,
+            refunded_amount: 0,
+            failed_attempts: 0,
+            order_canceled: false,
+            last_event_created: 0,
+            version: 0,
+        }
+    }
+}
+
 impl FromRow<'_, PgRow> for Payment {
     fn from_row(r: &PgRow) -> Result<Self, sqlx::Error> {
         Ok(Payment {

@@ -311,24 +311,15 @@ pub async fn payment_for(
     if let Some(p) = store::by_intent(conn, pi).await? {
         return Ok(p);
     }
-    let fresh = Payment {
-        id: meta.payment,
-        tenant_id: meta.tenant,
-        cart_id: meta.cart,
-        order_id: None,
-        customer_id: meta.customer.clone(),
-        payment_intent_id: pi.to_owned(),
-        client_secret: None,
-        currency: currency.to_ascii_uppercase(),
-        amount: amount.max(1),
-        status: "requires_payment_method".into(),
-        captured_amount: 0,
-        refunded_amount: 0,
-        failed_attempts: 0,
-        order_canceled: false,
-        last_event_created: 0,
-        version: 0,
-    };
+    let fresh = Payment::unpaid(
+        meta.payment,
+        meta.tenant,
+        meta.cart,
+        &meta.customer,
+        pi,
+        currency,
+        amount.max(1),
+    );
     store::insert(conn, &fresh).await
 }
 
