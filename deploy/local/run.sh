@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/debug
-export ORDO_TELEMETRY__LOG_FORMAT=${ORDO_TELEMETRY__LOG_FORMAT:-pretty}
+# Development configuration (demo-token secret, the emulator's webhook secret, readable logs);
+# ORDO_* variables still override it.
+export ORDO_CONFIG=${ORDO_CONFIG:-$PWD/deploy/local/dev.toml}
+# Each service writes through a process substitution, so `$!` is the service itself (not a sed
+# at the end of a pipe) and stopping the script stops the services.
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -12,18 +16,18 @@ stop() {
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
-# The Stripe emulator stands in for Stripe and signs its webhooks with the secret the payment
-# service is given (local development only; set real values to talk to Stripe).
-export ORDO_STRIPE__WEBHOOK_SECRETS=${ORDO_STRIPE__WEBHOOK_SECRETS:-[whsec_ordo_local_dev]}
+# The Stripe emulator stands in for Stripe and signs its webhooks with the secret dev.toml gives
+# the payment service (local development only; set real values to talk to Stripe).
 ORDO_STRIPE_EMULATOR_WEBHOOK_URL=http://127.0.0.1:8081/webhooks/stripe \
 ORDO_STRIPE_EMULATOR_WEBHOOK_SECRET=whsec_ordo_local_dev \
-  "$bin/ordo-stripe-emulator" 2>&1 | sed -u "s/^/[stripe] /" &
+  "$bin/ordo-stripe-emulator" > >(sed -u "s/^/[stripe] /") 2>&1 &
 pids+=($!)
 for svc in order payment delivery notification; do
-  "$bin/ordo-$svc" 2>&1 | sed -u "s/^/[$svc] /" &
+  "$bin/ordo-$svc" > >(sed -u "s/^/[$svc] /") 2>&1 &
   pids+=($!)
 done
-sleep 1
+echo "==> waiting for the services, then seeding the demo shop"
+"$bin/ordo-demo" seed
 cat <<MSG
 ==> ordo is running (Ctrl-C stops everything)
     order         http://127.0.0.1:8080   (health: /health/ready, metrics: /metrics)
@@ -31,5 +35,11 @@ cat <<MSG
     stripe        http://127.0.0.1:12111  (the Stripe emulator; control API under /_emulator/)
     delivery      http://127.0.0.1:8082
     notification  http://127.0.0.1:8083
+
+==> Walkthrough: buy the demo zine's PDF and watch the order become paid. In another terminal:
+    $bin/ordo-demo buy
+    It prints every request as the curl command that does the same; to replay them by hand:
+    export CUSTOMER=\$($bin/ordo-demo token customer)   ADMIN=\$($bin/ordo-demo token admin)
+    Then as an operator:  curl -s http://127.0.0.1:8080/admin/orders -H "Authorization: Bearer \$ADMIN"
 MSG
 wait -n "${pids[@]}"

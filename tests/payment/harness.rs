@@ -28,6 +28,8 @@ pub struct Options {
     pub signing: Option<Vec<&'static str>>,
     pub no_endpoint: bool,
     pub reconcile_after_secs: Option<u64>,
+    /// The order service's token validation (default: the test keys).
+    pub order_auth: Option<ordo_config::AuthConfig>,
 }
 
 impl Stack {
@@ -60,7 +62,12 @@ impl Stack {
             let signing = o.signing.unwrap_or(vec![SECRET]);
             emulator.add_endpoint(&format!("{payment_base}/webhooks/stripe"), &signing);
         }
-        let shop = Shop::start_on(db, bus, |_| {}).await;
+        let shop = Shop::start_on(db, bus, |c| {
+            if let Some(auth) = o.order_auth {
+                c.auth = auth;
+            }
+        })
+        .await;
         let tenant = shop.tenant;
         let catalog = shop.seed(tenant, None).await;
         Stack {

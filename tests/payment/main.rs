@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod demo;
 mod flows;
 mod refunds;
 mod resilience;

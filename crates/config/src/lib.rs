@@ -274,8 +274,14 @@ impl ServiceConfig {
 /// Load `T`: `defaults`, then the TOML file named by `ORDO_CONFIG` (if set), then `ORDO_*`
 /// environment variables (`__` separates sections).
 pub fn load<T: Serialize + DeserializeOwned>(defaults: T) -> Result<T, ConfigError> {
+    load_or_file(defaults, None)
+}
+
+/// As [`load`], reading `file` when `ORDO_CONFIG` is not set (tools that default to the
+/// development configuration, such as `ordo-demo`).
+pub fn load_or_file<T: Serialize + DeserializeOwned>(defaults: T, file: Option<&str>) -> Result<T, ConfigError> {
     let mut fig = Figment::from(Serialized::defaults(defaults));
-    if let Ok(path) = std::env::var("ORDO_CONFIG") {
+    if let Some(path) = std::env::var("ORDO_CONFIG").ok().or(file.map(str::to_owned)) {
         if !std::path::Path::new(&path).exists() {
             return Err(ConfigError(format!(
                 "ORDO_CONFIG points to {path}, which does not exist"

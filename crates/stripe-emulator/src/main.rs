@@ -16,6 +16,12 @@ async fn main() -> anyhow::Result<()> {
         emulator.add_endpoint(&url, &[secret.as_str()]);
         println!("Stripe emulator sends webhooks to {url}");
     }
-    tokio::signal::ctrl_c().await?;
+    // actix-web catches SIGTERM for its own graceful stop, so wait for it here too or the
+    // process would outlive `make run` (and a Kubernetes pod's stop).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
