@@ -151,6 +151,7 @@ pub mod rpc {
     pub const PAYMENT_CREATE_SESSION: &str = "ordo.rpc.payment.v1.create_session";
     pub const DELIVERY_DOWNLOAD_LINKS: &str = "ordo.rpc.delivery.v1.download_links";
     pub const DELIVERY_CREATE_SHIPMENT: &str = "ordo.rpc.delivery.v1.create_shipment";
+    pub const DELIVERY_MARK_SHIPMENT_DELIVERED: &str = "ordo.rpc.delivery.v1.mark_shipment_delivered";
 }
 
 /// NATS header names carried by every published event.

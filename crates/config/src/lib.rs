@@ -185,6 +185,42 @@ pub struct StripeConfig {
     pub reconcile_interval_secs: u64,
 }
 
+/// Where digital assets live (used by the delivery service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `local` (a folder) or `s3` (any S3-compatible store).
+    pub kind: String,
+    /// `local`: the folder (created if missing).
+    pub root: String,
+    /// `s3`: bucket, region, endpoint (empty: AWS), credentials; `allow_http` for a local store.
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: String,
+    pub access_key_id: Secret<String>,
+    pub secret_access_key: Secret<String>,
+    pub allow_http: bool,
+}
+
+/// Download links and assets (used by the delivery service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub storage: StorageConfig,
+    /// Links are `{public_base_url}/downloads/{token}`.
+    pub public_base_url: String,
+    /// A link expires this long after it was issued (by the database clock).
+    pub link_ttl_secs: u64,
+    /// Downloads a grant allows (a resumed download counts once).
+    pub max_downloads: u32,
+    /// A download run with no request for this long is over; the next request starts a new one.
+    pub resume_window_secs: u64,
+    /// Most byte ranges one request may ask for (more → 416).
+    pub max_ranges: u32,
+    /// Largest asset an operator may upload.
+    pub max_asset_bytes: u64,
+}
+
 /// The sections every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +235,7 @@ pub struct ServiceConfig {
     pub consumer: ConsumerConfig,
     pub checkout: CheckoutConfig,
     pub stripe: StripeConfig,
+    pub delivery: DeliveryConfig,
 }
 
 impl ServiceConfig {
@@ -266,6 +303,24 @@ impl ServiceConfig {
                 attempts: 4,
                 reconcile_after_secs: 600,
                 reconcile_interval_secs: 60,
+            },
+            delivery: DeliveryConfig {
+                storage: StorageConfig {
+                    kind: "local".into(),
+                    root: ".run/assets".into(),
+                    bucket: String::new(),
+                    region: "us-east-1".into(),
+                    endpoint: String::new(),
+                    access_key_id: Secret::new(String::new()),
+                    secret_access_key: Secret::new(String::new()),
+                    allow_http: false,
+                },
+                public_base_url: "http://127.0.0.1:8082".into(),
+                link_ttl_secs: 24 * 3600,
+                max_downloads: 5,
+                resume_window_secs: 3600,
+                max_ranges: 8,
+                max_asset_bytes: 8 << 30,
             },
         }
     }

@@ -45,6 +45,20 @@ fn sane_request_id(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Path segments after these prefixes are secrets (download tokens): logs, traces and error
+/// bodies show `[redacted]` instead.
+const SECRET_PATHS: &[&str] = &["/downloads/"];
+
+/// The request path as it may appear in logs and traces.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in SECRET_PATHS {
+        if path.starts_with(prefix) {
+            return format!("{prefix}[redacted]").into();
+        }
+    }
+    path.into()
+}
+
 /// Middleware: request id, request span, metrics, and `X-Request-Id` on every response.
 pub async fn observe(
     req: ServiceRequest,
@@ -60,7 +74,7 @@ pub async fn observe(
     let span = tracing::info_span!(
         "http.request",
         method = %req.method(),
-        path = %req.path(),
+        path = %loggable_path(req.path()),
         request_id = %request_id,
         status = tracing::field::Empty,
     );
@@ -156,5 +170,15 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 
 /// Default service: a JSON:API 404 for unknown routes.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::not_found("route", req.path()))
+    actix_web::ResponseError::error_response(&ApiError::not_found("route", &loggable_path(req.path())))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn download_tokens_never_reach_a_log() {
+        assert_eq!(super::loggable_path("/downloads/abcDEF_-123"), "/downloads/[redacted]");
+        assert_eq!(super::loggable_path("/downloads/a/b"), "/downloads/[redacted]");
+        assert_eq!(super::loggable_path("/store/orders"), "/store/orders");
+    }
 }

@@ -20,6 +20,7 @@
 
 pub mod carts;
 pub mod catalog;
+pub mod delivery;
 pub mod events;
 pub mod idempotency;
 pub mod openapi;
@@ -112,6 +113,10 @@ routes! {
     get "/admin/orders/{id}" => orders::get_admin;
     post "/admin/orders/{id}/cancel" => orders::cancel_admin;
     post "/admin/orders/{id}/refunds" => orders::request_refund;
+    get "/store/orders/{id}/download-links" => delivery::links_mine;
+    get "/admin/orders/{id}/download-links" => delivery::links_admin;
+    post "/admin/orders/{id}/shipments" => delivery::create_shipment;
+    post "/admin/orders/{id}/shipments/{shipment_id}/delivered" => delivery::mark_delivered;
     get "/admin/stats" => orders::stats;
 }
 

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the order service, generated from the handlers' annotations and
 //! request types, served at `/openapi.json`. A test checks it lists exactly the routes served.
 
-use crate::{carts, catalog, orders};
+use crate::{carts, catalog, delivery, orders};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         carts::shipping_options, carts::choose_shipping, carts::payment_session, carts::complete,
         orders::list_mine, orders::get_mine, orders::cancel_mine, orders::list_admin, orders::get_admin,
         orders::cancel_admin, orders::request_refund, orders::stats,
+        delivery::links_mine, delivery::links_admin, delivery::create_shipment, delivery::mark_delivered,
     ),
     components(schemas(ordo_http::ErrorDocument)),
     modifiers(&BearerAuth),
@@ -28,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "catalog", description = "Regions, shipping options, products and variants"),
         (name = "carts", description = "Carts and checkout (customers)"),
         (name = "orders", description = "Orders (customers and operators)"),
+        (name = "delivery", description = "Download links and shipments (answered by the delivery service over NATS)"),
     )
 )]
 #[derive(Debug)]

@@ -1,0 +1,566 @@
+//! `GET /downloads/{token}`: the file behind a download link, streamed from object storage.
+//!
+//! One short transaction decides, with the token and its grant locked: unknown, revoked,
+//! expired or used-up tokens get 403 with a code saying which; a missing asset 503; a `Range`
+//! header that cannot be satisfied, or asks for more than `max_ranges` (or overlapping) ranges,
+//! 416. Otherwise the request joins the token's current download *run* or starts a new one,
+//! which costs one use of the grant: a request starts a new run when it asks for bytes the run
+//! already sent completely, or when the run has been silent for `resume_window_secs`. So a
+//! download resumed in several range requests (or fetched in parallel pieces) counts once, and
+//! fetching the file again counts again. The transaction commits before the first byte is sent.
+//!
+//! The body is streamed (never buffered whole). When it has been sent completely, its ranges
+//! join the run; a body that breaks off records the bytes it did send. When the run has covered
+//! every byte of the file, the download is complete: the grant's first completed download
+//! publishes `delivery.downloaded`.
+//!
+//! The token never reaches a log or a trace: the request span records a redacted path (see
+//! `ordo_http`), and nothing here logs it.
+
+use crate::AppState;
+use crate::links::hash;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use object_store::{GetOptions, GetResultPayload, ObjectStore as _};
+use ordo_bus::outbox::Outbox;
+use ordo_db::Scope;
+use ordo_events::delivery::v1::Downloaded;
+use ordo_http::ApiError;
+use sqlx::{PgPool, Row};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use uuid::Uuid;
+
+/// Chunk size for reading local files.
+const CHUNK: usize = 256 * 1024;
+
+/// What a `Range` header asks for, against a file of a known size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// No (usable) Range header: the whole file.
+    Whole,
+    /// These half-open byte ranges, sorted, disjoint, within the file.
+    Ranges(Vec<(u64, u64)>),
+    /// 416: nothing satisfiable.
+    Unsatisfiable,
+    /// 416: more ranges than allowed, or overlapping ones.
+    Refused,
+}
+
+/// Parse `Range` (RFC 9110 §14): `bytes=a-b, c-, -n`. A header in another unit or with a
+/// syntax error is ignored (the whole file), as the RFC allows.
+pub fn parse_range(header: Option<&str>, size: u64, max_ranges: usize) -> Wanted {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Wanted::Whole;
+    };
+    let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+    if parts.len() > max_ranges.max(1) {
+        return Wanted::Refused;
+    }
+    let mut ranges = Vec::new();
+    for p in parts {
+        let Some((a, b)) = p.split_once('-') else {
+            return Wanted::Whole;
+        };
+        let num = |s: &str| -> Option<u64> {
+            if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+                None
+            } else {
+                s.parse().ok()
+            }
+        };
+        let range = match (a.is_empty(), b.is_empty()) {
+            // -n: the last n bytes
+            (true, false) => match num(b) {
+                Some(0) => None,
+                Some(n) => (size > 0).then(|| (size.saturating_sub(n), size)),
+                None => return Wanted::Whole,
+            },
+            // a-: from a to the end
+            (false, true) => match num(a) {
+                Some(a) => (a < size).then_some((a, size)),
+                None => return Wanted::Whole,
+            },
+            (false, false) => match (num(a), num(b)) {
+                (Some(a), Some(b)) if a <= b => (a < size).then(|| (a, (b + 1).min(size))),
+                _ => return Wanted::Whole,
+            },
+            (true, true) => return Wanted::Whole,
+        };
+        if let Some(r) = range {
+            ranges.push(r);
+        }
+    }
+    if ranges.is_empty() {
+        return Wanted::Unsatisfiable;
+    }
+    ranges.sort_unstable();
+    if ranges.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Wanted::Refused;
+    }
+    Wanted::Ranges(ranges)
+}
+
+/// The ranges as a PostgreSQL int8multirange literal.
+fn multirange(ranges: &[(u64, u64)]) -> String {
+    let inner: Vec<String> = ranges.iter().map(|(a, b)| format!("[{a},{b})")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn refuse(status: StatusCode, code: &'static str, detail: &str) -> ApiError {
+    ApiError::new(status, code, detail)
+        .with_response_header("cache-control", "no-store".into())
+        .with_response_header("referrer-policy", "no-referrer".into())
+}
+
+fn forbidden(code: &'static str, detail: &str) -> ApiError {
+    metrics::counter!("ordo_delivery_downloads_refused_total", "code" => code).increment(1);
+    refuse(StatusCode::FORBIDDEN, code, detail)
+}
+
+fn db(e: sqlx::Error) -> ApiError {
+    match e {
+        sqlx::Error::PoolTimedOut => ApiError::unavailable("database_busy"),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A download that was let through: what the finishing step needs.
+#[derive(Debug, Clone)]
+struct Run {
+    pool: PgPool,
+    tenant: Uuid,
+    token_hash: [u8; 32],
+    run_number: i32,
+    size: u64,
+    /// The ranges this request sends (the whole file: `[(0, size)]`).
+    ranges: Vec<(u64, u64)>,
+}
+
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token.into_inner();
+    // A real token is 43 base64url characters; anything else cannot be one.
+    if token.len() != 43
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(forbidden("token_unknown", "this download link is not valid"));
+    }
+    let digest = hash(&token);
+    drop(token);
+    let tenant: Option<Uuid> = sqlx::query_scalar("select tenant_id from delivery.token_tenants where token_hash = $1")
+        .bind(&digest[..])
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(db)?;
+    let Some(tenant) = tenant else {
+        return Err(forbidden("token_unknown", "this download link is not valid"));
+    };
+    let cfg = &state.config;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant))
+        .await
+        .map_err(db)?;
+    let row = sqlx::query(
+        "select g.id as grant_id, g.asset_key, g.revoked_at is not null as revoked,
+                t.expires_at <= now() as expired, g.downloads_used, g.max_downloads, t.run_number,
+                t.run_last_at is null or t.run_last_at < now() - make_interval(secs => $2) as idle,
+                t.run_done::text as run_done
+         from delivery.tokens t join delivery.grants g on g.id = t.grant_id
+         where t.token_hash = $1
+         for update of t, g",
+    )
+    .bind(&digest[..])
+    .bind(cfg.resume_window_secs as f64)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Err(forbidden("token_unknown", "this download link is not valid"));
+    };
+    if row.try_get::<bool, _>("revoked").map_err(db)? {
+        return Err(forbidden(
+            "token_revoked",
+            "this download was revoked (the order was refunded or canceled)",
+        ));
+    }
+    if row.try_get::<bool, _>("expired").map_err(db)? {
+        return Err(forbidden(
+            "token_expired",
+            "this download link has expired; ask for a new one",
+        ));
+    }
+    let asset_key: String = row.try_get("asset_key").map_err(db)?;
+    let asset = sqlx::query("select size, content_type from delivery.assets where key = $1")
+        .bind(&asset_key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let Some(asset) = asset else {
+        tracing::error!(asset = %asset_key, %tenant, "a granted asset is missing");
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "asset_unavailable",
+            "the file is not available right now; no download was counted",
+        ));
+    };
+    let size = asset.try_get::<i64, _>("size").map_err(db)?.max(0) as u64;
+    let content_type: String = asset.try_get("content_type").map_err(db)?;
+    let range_header = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    let wanted = parse_range(range_header, size, cfg.max_ranges as usize);
+    let ranges = match &wanted {
+        Wanted::Whole => vec![(0, size)],
+        Wanted::Ranges(r) => r.clone(),
+        Wanted::Unsatisfiable | Wanted::Refused => {
+            let (code, detail) = if wanted == Wanted::Refused {
+                ("too_many_ranges", "ask for at most a few disjoint ranges")
+            } else {
+                ("range_not_satisfiable", "the requested range lies outside the file")
+            };
+            return Err(refuse(StatusCode::RANGE_NOT_SATISFIABLE, code, detail)
+                .with_response_header("content-range", format!("bytes */{size}")));
+        }
+    };
+    // Does this request continue the current run, or start a new one (one more use)?
+    let overlaps: bool = sqlx::query_scalar("select $1::text::int8multirange && $2::text::int8multirange")
+        .bind(row.try_get::<String, _>("run_done").map_err(db)?)
+        .bind(multirange(&ranges))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+    let idle: bool = row.try_get("idle").map_err(db)?;
+    let mut run_number: i32 = row.try_get("run_number").map_err(db)?;
+    if idle || overlaps {
+        let used: i32 = row.try_get("downloads_used").map_err(db)?;
+        let max: i32 = row.try_get("max_downloads").map_err(db)?;
+        if used >= max {
+            return Err(forbidden(
+                "download_limit_reached",
+                &format!("this file may be downloaded {max} times; that many downloads were made"),
+            ));
+        }
+        let grant: Uuid = row.try_get("grant_id").map_err(db)?;
+        sqlx::query("update delivery.grants set downloads_used = downloads_used + 1 where id = $1")
+            .bind(grant)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        run_number += 1;
+        sqlx::query(
+            "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_completed = false
+             where token_hash = $1",
+        )
+        .bind(&digest[..])
+        .bind(run_number)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        metrics::counter!("ordo_delivery_downloads_total").increment(1);
+    }
+    sqlx::query("update delivery.tokens set run_last_at = now(), requests = requests + 1 where token_hash = $1")
+        .bind(&digest[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+
+    let run = Run {
+        pool: state.pool.clone(),
+        tenant,
+        token_hash: digest,
+        run_number,
+        size,
+        ranges: if size == 0 { vec![] } else { ranges.clone() },
+    };
+    let location = crate::storage::location(tenant, &asset_key);
+    let filename = asset_key.rsplit('/').next().unwrap_or("download").to_owned();
+    let mut res = match wanted {
+        Wanted::Ranges(r) if r.len() > 1 => {
+            let boundary = Uuid::new_v4().simple().to_string();
+            let heads: Vec<Bytes> = r
+                .iter()
+                .map(|(a, b)| {
+                    Bytes::from(format!(
+                        "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {a}-{}/{size}\r\n\r\n",
+                        b - 1
+                    ))
+                })
+                .collect();
+            let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
+            let len = heads.iter().map(|h| h.len() as u64).sum::<u64>()
+                + r.iter().map(|(a, b)| b - a).sum::<u64>()
+                + tail.len() as u64;
+            let store = state.store.clone();
+            let parts = heads.into_iter().zip(r).map(move |(head, range)| {
+                let store = store.clone();
+                let location = location.clone();
+                stream::once(async move { Ok(head) })
+                    .chain(stream::once(async move { object(&store, &location, range).await }).flatten())
+                    .boxed()
+            });
+            let body = stream::iter(parts)
+                .flatten()
+                .chain(stream::once(async move { Ok(tail) }));
+            HttpResponse::build(StatusCode::PARTIAL_CONTENT)
+                .insert_header((
+                    header::CONTENT_TYPE,
+                    format!("multipart/byteranges; boundary={boundary}"),
+                ))
+                .no_chunking(len)
+                .streaming(Tracked::new(body.boxed(), run, false))
+        }
+        Wanted::Ranges(r) => {
+            let (a, b) = r[0];
+            let body = object(&state.store, &location, (a, b)).await;
+            HttpResponse::build(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CONTENT_RANGE, format!("bytes {a}-{}/{size}", b - 1)))
+                .no_chunking(b - a)
+                .streaming(Tracked::new(body, run, true))
+        }
+        _ => {
+            let body = if size == 0 {
+                stream::empty().boxed()
+            } else {
+                object(&state.store, &location, (0, size)).await
+            };
+            HttpResponse::build(StatusCode::OK)
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .no_chunking(size)
+                .streaming(Tracked::new(body, run, true))
+        }
+    };
+    let h = res.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(res)
+}
+
+type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// The bytes `[a, b)` of the object, as a stream. Local files are read in 256 KiB chunks.
+async fn object(store: &crate::storage::Store, location: &object_store::path::Path, (a, b): (u64, u64)) -> Body {
+    let opts = GetOptions::new().with_range(Some(a..b));
+    let got = match store.get_opts(location, opts).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "asset read failed");
+            return stream::once(async move { Err(std::io::Error::other(e)) }).boxed();
+        }
+    };
+    match got.payload {
+        GetResultPayload::File(file, _) => file_chunks(file, a, b),
+        GetResultPayload::Stream(s) => s.map(|r| r.map_err(std::io::Error::other)).boxed(),
+    }
+}
+
+fn file_chunks(file: std::fs::File, start: u64, end: u64) -> Body {
+    use std::io::{Read, Seek, SeekFrom};
+    stream::try_unfold((Some(file), start), move |(file, pos)| async move {
+        let Some(mut file) = file else {
+            return Ok(None);
+        };
+        if pos >= end {
+            return Ok(None);
+        }
+        let want = (end - pos).min(CHUNK as u64) as usize;
+        let (file, buf) = tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, Vec<u8>)> {
+            file.seek(SeekFrom::Start(pos))?;
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf)?;
+            Ok((file, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let next = pos + buf.len() as u64;
+        Ok(Some((Bytes::from(buf), (Some(file), next))))
+    })
+    .boxed()
+}
+
+/// The response body, counting what it sent; when it ends (or is dropped because the client
+/// went away) the run is brought up to date in the background.
+struct Tracked {
+    inner: Body,
+    run: Option<Run>,
+    /// Body bytes of a single range sent so far (for a broken-off download's progress).
+    sent: u64,
+    single: bool,
+}
+
+impl Tracked {
+    fn new(inner: Body, run: Run, single: bool) -> Tracked {
+        Tracked {
+            inner,
+            run: Some(run),
+            sent: 0,
+            single,
+        }
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(run) = self.run.take() {
+            let progress = if complete {
+                Progress::Complete
+            } else if self.single && self.sent > 0 {
+                let start = run.ranges.first().map(|r| r.0).unwrap_or(0);
+                Progress::Partial((start, start + self.sent))
+            } else {
+                Progress::Nothing
+            };
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = record(&run, progress).await {
+                        tracing::error!(error = %e, "recording download progress failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl futures::Stream for Tracked {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => self.sent += chunk.len() as u64,
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Ready(None) => self.finish(true),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Progress {
+    Complete,
+    Partial((u64, u64)),
+    Nothing,
+}
+
+/// Add what was sent to the run; if the run now covers the whole file, it is a completed
+/// download, and the grant's first one publishes `delivery.downloaded`.
+async fn record(run: &Run, progress: Progress) -> Result<(), sqlx::Error> {
+    let (column, ranges) = match progress {
+        Progress::Complete => ("run_done", run.ranges.clone()),
+        Progress::Partial(r) => ("run_partial", vec![r]),
+        Progress::Nothing => return Ok(()),
+    };
+    let mut tx = ordo_db::begin_scoped(&run.pool, &Scope::service(run.tenant)).await?;
+    let sql = format!(
+        "update delivery.tokens set {column} = {column} + $3::text::int8multirange
+         where token_hash = $1 and run_number = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&run.token_hash[..])
+        .bind(run.run_number)
+        .bind(multirange(&ranges))
+        .execute(&mut *tx)
+        .await?;
+    let grant: Option<Uuid> = sqlx::query_scalar(
+        "update delivery.tokens set run_completed = true
+         where token_hash = $1 and run_number = $2 and not run_completed
+           and (run_done + run_partial) @> int8range(0, $3)
+         returning grant_id",
+    )
+    .bind(&run.token_hash[..])
+    .bind(run.run_number)
+    .bind(run.size as i64)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(grant) = grant {
+        metrics::counter!("ordo_delivery_downloads_completed_total").increment(1);
+        let first = sqlx::query(
+            "update delivery.grants set first_downloaded_at = now()
+             where id = $1 and first_downloaded_at is null returning order_id, line_id",
+        )
+        .bind(grant)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(first) = first {
+            let order: Uuid = first.try_get("order_id")?;
+            let line: Uuid = first.try_get("line_id")?;
+            let event = Downloaded {
+                meta: Some(crate::order_events::meta::<Downloaded>(run.tenant, order, None)),
+                order_id: order.to_string(),
+                grant_id: grant.to_string(),
+                line_id: line.to_string(),
+            };
+            Outbox::new(crate::SCHEMA)
+                .enqueue(&mut tx, &event)
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            tracing::info!(%order, %grant, "first completed download");
+        }
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_as_rfc_9110_says() {
+        let p = |h: &str| parse_range(Some(h), 1000, 4);
+        assert_eq!(parse_range(None, 1000, 4), Wanted::Whole);
+        assert_eq!(p("bytes=0-99"), Wanted::Ranges(vec![(0, 100)]));
+        assert_eq!(p("bytes=900-"), Wanted::Ranges(vec![(900, 1000)]));
+        assert_eq!(p("bytes=-100"), Wanted::Ranges(vec![(900, 1000)]));
+        assert_eq!(p("bytes=-5000"), Wanted::Ranges(vec![(0, 1000)]));
+        assert_eq!(p("bytes=990-5000"), Wanted::Ranges(vec![(990, 1000)]));
+        assert_eq!(p("bytes=500-599, 0-99"), Wanted::Ranges(vec![(0, 100), (500, 600)]));
+        assert_eq!(p("bytes=1000-"), Wanted::Unsatisfiable);
+        assert_eq!(p("bytes=-0"), Wanted::Unsatisfiable);
+        assert_eq!(p("bytes=2000-3000, 1500-"), Wanted::Unsatisfiable);
+        assert_eq!(
+            p("bytes=0-1,2-3,4-5,6-7,8-9"),
+            Wanted::Refused,
+            "five ranges, four allowed"
+        );
+        assert_eq!(p("bytes=0-499,400-599"), Wanted::Refused, "overlapping");
+        // Syntax errors and other units: the header is ignored.
+        for h in [
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=1",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(p(h), Wanted::Whole, "{h}");
+        }
+        assert_eq!(
+            parse_range(Some("bytes=0-"), 0, 4),
+            Wanted::Unsatisfiable,
+            "an empty file has no bytes"
+        );
+    }
+
+    #[test]
+    fn multirange_literals() {
+        assert_eq!(multirange(&[]), "{}");
+        assert_eq!(multirange(&[(0, 10), (20, 30)]), "{[0,10),[20,30)}");
+    }
+}
