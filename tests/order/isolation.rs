@@ -70,6 +70,20 @@ async fn id_routes_are_404_for_other_customers_and_tenants() {
                 pattern.replace("{id}", &order),
                 Some(json!({"data": {"type": "refunds", "attributes": {"amount": 1}}})),
             ),
+            ("get", "/store/orders/{id}/download-links") | ("get", "/admin/orders/{id}/download-links") => {
+                (pattern.replace("{id}", &order), None)
+            }
+            ("post", "/admin/orders/{id}/shipments") => (
+                pattern.replace("{id}", &order),
+                Some(json!({"data": {"type": "shipments", "attributes":
+                    {"carrier": "DHL", "tracking_number": "X1", "line_ids": [Uuid::now_v7()]}}})),
+            ),
+            ("post", "/admin/orders/{id}/shipments/{shipment_id}/delivered") => (
+                pattern
+                    .replace("{id}", &order)
+                    .replace("{shipment_id}", &Uuid::now_v7().to_string()),
+                None,
+            ),
             ("patch", "/admin/variants/{id}") => (
                 pattern.replace("{id}", &cat.physical),
                 Some(json!({"data": {"type": "variants", "attributes": {"inventory": 0, "active": false}}})),

@@ -1,0 +1,140 @@
+//! A payment stack plus the delivery service, its assets in a temporary folder.
+
+use crate::harness::{Options, Stack};
+use crate::support::Caller;
+use ordo_testkit::service_config;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const ASSET_KEY: &str = "comics/moon-1.pdf";
+/// Links name this base (configured); the tests send them to the service's real port.
+pub const PUBLIC_BASE: &str = "https://downloads.shop.test";
+
+pub struct Shop {
+    pub s: Stack,
+    pub delivery_base: String,
+    pub assets: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.assets);
+    }
+}
+
+impl Shop {
+    pub async fn start() -> Shop {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
+        let s = Stack::start_with(Options::default()).await;
+        let assets = std::env::temp_dir().join(format!("ordo-assets-{}", uuid::Uuid::now_v7()));
+        let mut cfg = service_config("delivery", &s.shop.db, &s.shop.bus);
+        cfg.delivery.storage.root = assets.to_string_lossy().into_owned();
+        cfg.delivery.public_base_url = PUBLIC_BASE.into();
+        tweak(&mut cfg.delivery);
+        let running = ordo_delivery::build(cfg).await.unwrap();
+        let delivery_base = format!("http://127.0.0.1:{}", running.port());
+        tokio::spawn(running.run_until_stopped());
+        Shop {
+            s,
+            delivery_base,
+            assets,
+            http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
+        }
+    }
+
+    /// Upload `bytes` as the seeded digital variant's asset.
+    pub async fn upload(&self, bytes: Vec<u8>) {
+        let res = self
+            .http
+            .put(format!("{}/admin/assets/{ASSET_KEY}", self.delivery_base))
+            .bearer_auth(&self.s.admin().token)
+            .header("content-type", "application/pdf")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "upload: {}", res.status());
+    }
+
+    /// A paid order of `who` for the digital variant (and `physical` units of the physical one).
+    pub async fn paid_order(&self, who: &Caller, physical: i64) -> String {
+        let cat = &self.s.catalog;
+        let mut items = vec![(cat.digital.as_str(), 1)];
+        if physical > 0 {
+            items.push((cat.physical.as_str(), physical));
+        }
+        let cart = self.s.shop.ready_cart(who, cat, &items).await;
+        let pi = self.s.session(who, &cart).await["payment_intent_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(self.s.confirm(&pi, "pm_card_visa").await.0, 200);
+        let order = self.s.complete(who, &cart).await["id"].as_str().unwrap().to_owned();
+        self.s
+            .wait_order(&order, |o| o["data"]["attributes"]["status"] != "pending")
+            .await;
+        order
+    }
+
+    pub async fn wait_status(&self, order: &str, status: &str) -> Value {
+        self.s
+            .wait_order(order, |o| o["data"]["attributes"]["status"] == status)
+            .await
+    }
+
+    /// `GET /store/orders/{id}/download-links` as `who` → (status, body).
+    pub async fn links(&self, who: &Caller, order: &str) -> (u16, Value) {
+        self.s
+            .shop
+            .get(&format!("/store/orders/{order}/download-links"), who)
+            .await
+    }
+
+    /// The first link's URL of the order, pointed at the test's delivery service; waits for the
+    /// grants to exist.
+    pub async fn link(&self, who: &Caller, order: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, body) = self.links(who, order).await;
+            if code == 200 && body["data"].as_array().is_some_and(|a| !a.is_empty()) {
+                let url = body["data"][0]["attributes"]["url"].as_str().unwrap();
+                assert!(url.starts_with(&format!("{PUBLIC_BASE}/downloads/")), "{url}");
+                return url.replace(PUBLIC_BASE, &self.delivery_base);
+            }
+            assert!(std::time::Instant::now() < deadline, "no links: {code} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// GET a download URL with an optional Range header → (status, headers, body).
+    pub async fn fetch(&self, url: &str, range: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.http.get(url);
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn superuser(&self) -> sqlx::PgPool {
+        self.s.superuser().await
+    }
+}
+
+/// The JSON:API error code of a refused download.
+pub fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    v["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+}
+
+/// Deterministic test bytes.
+pub fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}

@@ -1,0 +1,15 @@
+//! Delivery service tests: order, payment and delivery services with the Stripe emulator, over
+//! HTTP and NATS against the real PostgreSQL and NATS; assets in a folder of the test's own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "../order/support.rs"]
+mod support;
+
+#[allow(dead_code)]
+#[path = "../payment/harness.rs"]
+mod harness;
+
+mod kit;
+
+mod downloads;
