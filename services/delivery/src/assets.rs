@@ -3,7 +3,7 @@
 //! `DELETE /admin/assets/{key}` deletes — refused while a live grant points at the asset.
 //! A variant's `asset_key` names one of these keys.
 
-use crate::AppState;
+use crate::{AppState, db};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
@@ -13,13 +13,6 @@ use ordo_http::{AdminOnly, ApiError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-
-fn db(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut => ApiError::unavailable("database_busy"),
-        other => ApiError::internal(other),
-    }
-}
 
 fn key_of(raw: &str) -> Result<String, ApiError> {
     if crate::storage::valid_key(raw) {

@@ -17,8 +17,8 @@
 //! The token never reaches a log or a trace: the request span records a redacted path (see
 //! `ordo_http`), and nothing here logs it.
 
-use crate::AppState;
 use crate::links::hash;
+use crate::{AppState, db};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -119,13 +119,6 @@ fn refuse(status: StatusCode, code: &'static str, detail: &str) -> ApiError {
 fn forbidden(code: &'static str, detail: &str) -> ApiError {
     metrics::counter!("ordo_delivery_downloads_refused_total", "code" => code).increment(1);
     refuse(StatusCode::FORBIDDEN, code, detail)
-}
-
-fn db(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut => ApiError::unavailable("database_busy"),
-        other => ApiError::internal(other),
-    }
 }
 
 /// A download that was let through: what the finishing step needs.
