@@ -106,7 +106,7 @@ fn every_message_keeps_its_wire_form() {
             PaymentSession, CreatePaymentSessionReply;
         "ordo.delivery.v1": Grant, GrantsIssued, Downloaded, ShipmentCreated, ShipmentDelivered,
             GrantsRevoked, DownloadLinksRequest, DownloadLink, DownloadLinksReply,
-            CreateShipmentRequest, CreateShipmentReply;
+            CreateShipmentRequest, CreateShipmentReply, MarkShipmentDeliveredRequest, MarkShipmentDeliveredReply;
         "ordo.notification.v1": NotificationSent, NotificationFailed;
     };
     let money_name = ".ordo.common.v1.Money";
