@@ -1,9 +1,10 @@
 -- The delivery service's tables: assets (digital files' metadata; the bytes live in object
 -- storage), the paid orders it delivers with their lines, download grants (one per digital line),
 -- download tokens (only their SHA-256), and shipments of physical lines.
--- Tenant tables are under FORCED row-level security (ordo.tenant_id, see crates/db). The one
--- exception is token_tenants: a token's hash → its tenant, the first step of serving
--- /downloads/{token}, which arrives without any tenant; it holds nothing else.
+-- Tenant tables are under FORCED row-level security (ordo.tenant_id, see crates/db). One read
+-- crosses tenants: /downloads/{token} arrives without a tenant, so its first step reads
+-- token_tenants (a token's hash → its tenant, nothing else) as the `system` actor, which only
+-- server code sets; everything after that runs scoped to the tenant found.
 
 create function delivery.current_tenant() returns uuid language sql stable as $$
     select nullif(current_setting('ordo.tenant_id', true), '')::uuid
@@ -112,7 +113,8 @@ create index shipment_lines_by_shipment on delivery.shipment_lines (shipment_id)
 do $$
 declare t text;
 begin
-    foreach t in array array['assets', 'orders', 'order_lines', 'grants', 'tokens', 'shipments', 'shipment_lines'] loop
+    foreach t in array array['assets', 'orders', 'order_lines', 'grants', 'tokens', 'token_tenants',
+                             'shipments', 'shipment_lines'] loop
         execute format('alter table delivery.%I enable row level security', t);
         execute format('alter table delivery.%I force row level security', t);
         execute format('create policy tenant_scope on delivery.%I for all
@@ -120,8 +122,8 @@ begin
                           with check (tenant_id = delivery.current_tenant())', t);
     end loop;
 end $$;
--- Expired links are purged by the cross-tenant sweep.
-create policy system_purge on delivery.tokens for all using (delivery.current_actor_role() = 'system');
+create policy system_token_lookup on delivery.token_tenants for select
+    using (delivery.current_actor_role() = 'system');
 
 grant execute on function delivery.current_tenant(), delivery.current_actor_role() to ordo_delivery;
 grant select, insert, update, delete on delivery.assets to ordo_delivery;

@@ -149,11 +149,15 @@ pub async fn download(
     }
     let digest = hash(&token);
     drop(token);
+    // The one cross-tenant read: which tenant's token is this (row-level security lets the
+    // `system` actor read token_tenants, nothing else)?
+    let mut lookup = ordo_db::begin_system(&state.pool).await.map_err(db)?;
     let tenant: Option<Uuid> = sqlx::query_scalar("select tenant_id from delivery.token_tenants where token_hash = $1")
         .bind(&digest[..])
-        .fetch_optional(&state.pool)
+        .fetch_optional(&mut *lookup)
         .await
         .map_err(db)?;
+    lookup.commit().await.map_err(db)?;
     let Some(tenant) = tenant else {
         return Err(forbidden("token_unknown", "this download link is not valid"));
     };
