@@ -2,6 +2,7 @@
 //! operators. The order must be visible to the caller under row-level security first (another
 //! customer's order, or another tenant's, is a 404); then the delivery service is asked over NATS.
 
+use crate::orders::visible_status;
 use crate::{AppState, db_err, idempotency};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -42,16 +43,6 @@ fn refused(e: &RpcError) -> ApiError {
     ApiError::new(status, code, &e.message)
 }
 
-/// The order's status if the caller may see it (RLS), else 404.
-async fn visible(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<String, ApiError> {
-    let status: Option<String> = sqlx::query_scalar("select status from orders.orders where id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    status.ok_or_else(|| ApiError::not_found("order", &id.to_string()))
-}
-
 async fn links(
     state: &AppState,
     who: &ordo_auth::Principal,
@@ -59,7 +50,7 @@ async fn links(
     customer: &str,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(who).await?;
-    let status = visible(&mut tx, id).await?;
+    let status = visible_status(&mut tx, id).await?;
     tx.commit().await.map_err(db_err)?;
     if matches!(status.as_str(), "pending" | "processing") {
         return Err(ApiError::conflict(
@@ -196,7 +187,7 @@ pub(crate) async fn create_shipment(
     let wait = timeout(&state);
     idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
         Box::pin(async move {
-            visible(tx, id).await?;
+            visible_status(tx, id).await?;
             let request = CreateShipmentRequest {
                 tenant_id: tenant.to_string(),
                 order_id: id.to_string(),
@@ -249,7 +240,7 @@ pub(crate) async fn mark_delivered(
     let wait = timeout(&state);
     idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
         Box::pin(async move {
-            visible(tx, id).await?;
+            visible_status(tx, id).await?;
             let request = MarkShipmentDeliveredRequest {
                 tenant_id: tenant.to_string(),
                 order_id: id.to_string(),

@@ -404,6 +404,17 @@ pub(crate) async fn get_admin(
     get(&state, &who.0, path.into_inner()).await
 }
 
+/// The order's status if the caller may see it, else 404 (row-level security hides another
+/// customer's or another tenant's order).
+pub(crate) async fn visible_status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<String, ApiError> {
+    let status: Option<String> = sqlx::query_scalar("select status from orders.orders where id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    status.ok_or_else(|| ApiError::not_found("order", &id.to_string()))
+}
+
 // ---- cancel ----------------------------------------------------------------------------------
 
 pub(crate) async fn cancel(
@@ -417,13 +428,7 @@ pub(crate) async fn cancel(
     let tenant = who.tenant_id;
     idempotency::run(&state.pool, req, who, &[], move |tx| {
         Box::pin(async move {
-            // Visible to the caller? (RLS: another customer's or tenant's order is not found.)
-            let visible: Option<String> = sqlx::query_scalar("select status from orders.orders where id = $1")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            let status = visible.ok_or_else(|| ApiError::not_found("order", &id.to_string()))?;
+            let status = visible_status(tx, id).await?;
             if reason == CancelReason::Customer && status != "pending" {
                 return Err(ApiError::conflict(
                     "order_not_cancelable",
