@@ -13,3 +13,4 @@ mod harness;
 mod kit;
 
 mod downloads;
+mod shipments;
