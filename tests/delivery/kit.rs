@@ -16,10 +16,49 @@ pub struct Shop {
     pub delivery_base: String,
     pub assets: PathBuf,
     pub http: reqwest::Client,
+    /// Set when the delivery service runs as a process of its own.
+    pub process: Option<Process>,
+}
+
+/// The delivery service as a child process (`ordo-delivery-process`), its stdout and stderr in
+/// one log file.
+pub struct Process {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+    config: PathBuf,
+}
+
+impl Process {
+    /// Everything the process wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Resident memory (VmRSS) of process `pid`, in bytes.
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
 }
 
 impl Drop for Shop {
     fn drop(&mut self) {
+        // The service first, while its database and streams still exist.
+        drop(self.process.take());
         let _ = std::fs::remove_dir_all(&self.assets);
     }
 }
@@ -29,21 +68,73 @@ impl Shop {
         Self::start_with(|_| {}).await
     }
 
+    /// The delivery service in this process.
     pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
+        let (s, assets, cfg) = Self::prepare(|c| tweak(&mut c.delivery)).await;
+        let running = ordo_delivery::build(cfg).await.unwrap();
+        let delivery_base = format!("http://127.0.0.1:{}", running.port());
+        tokio::spawn(running.run_until_stopped());
+        Self::finish(s, assets, delivery_base, None)
+    }
+
+    /// The delivery service as a process of its own (the rest of the stack in this one).
+    pub async fn start_process(tweak: impl FnOnce(&mut ordo_config::ServiceConfig)) -> Shop {
+        let (s, assets, mut cfg) = Self::prepare(tweak).await;
+        cfg.http.port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let stem = std::env::temp_dir().join(format!("ordo-delivery-{}", uuid::Uuid::now_v7()));
+        let config = stem.with_extension("toml");
+        let log = stem.with_extension("log");
+        std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
+        let out = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ordo-delivery-process"))
+            .env("ORDO_CONFIG", &config)
+            .env_remove("RUST_LOG")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let process = Process { child, log, config };
+        let delivery_base = format!("http://127.0.0.1:{}", cfg.http.port);
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match http.get(format!("{delivery_base}/health/ready")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                outcome => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "delivery process not ready: {outcome:?}\n{}",
+                        process.output()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Self::finish(s, assets, delivery_base, Some(process))
+    }
+
+    async fn prepare(
+        tweak: impl FnOnce(&mut ordo_config::ServiceConfig),
+    ) -> (Stack, PathBuf, ordo_config::ServiceConfig) {
         let s = Stack::start_with(Options::default()).await;
         let assets = std::env::temp_dir().join(format!("ordo-assets-{}", uuid::Uuid::now_v7()));
         let mut cfg = service_config("delivery", &s.shop.db, &s.shop.bus);
         cfg.delivery.storage.root = assets.to_string_lossy().into_owned();
         cfg.delivery.public_base_url = PUBLIC_BASE.into();
-        tweak(&mut cfg.delivery);
-        let running = ordo_delivery::build(cfg).await.unwrap();
-        let delivery_base = format!("http://127.0.0.1:{}", running.port());
-        tokio::spawn(running.run_until_stopped());
+        tweak(&mut cfg);
+        (s, assets, cfg)
+    }
+
+    fn finish(s: Stack, assets: PathBuf, delivery_base: String, process: Option<Process>) -> Shop {
         Shop {
             s,
             delivery_base,
             assets,
             http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
+            process,
         }
     }
 

@@ -13,4 +13,5 @@ mod harness;
 mod kit;
 
 mod downloads;
+mod process;
 mod shipments;

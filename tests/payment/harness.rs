@@ -166,8 +166,8 @@ impl Stack {
 
     pub async fn wait_webhooks(&self) {
         assert!(
-            self.emulator.webhooks_idle(Duration::from_secs(60)).await,
-            "webhooks still in flight: {:?}",
+            self.emulator.webhooks_idle(Duration::from_secs(30)).await,
+            "webhooks stopped going out: {:?}",
             self.emulator.state.stats.snapshot()
         );
     }

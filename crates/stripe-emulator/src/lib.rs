@@ -324,16 +324,24 @@ impl Emulator {
             secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
         });
     }
-    /// Wait until no webhook delivery is queued or being retried.
-    pub async fn webhooks_idle(&self, within: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while self.state.in_flight() > 0 {
-            if tokio::time::Instant::now() > deadline {
+    /// Wait until no webhook delivery is queued or being retried; `false` once the number in
+    /// flight has not gone down for `stalled` (a slow machine only makes this take longer).
+    pub async fn webhooks_idle(&self, stalled: std::time::Duration) -> bool {
+        let mut lowest = u64::MAX;
+        let mut deadline = tokio::time::Instant::now() + stalled;
+        loop {
+            let now = self.state.in_flight();
+            if now == 0 {
+                return true;
+            }
+            if now < lowest {
+                lowest = now;
+                deadline = tokio::time::Instant::now() + stalled;
+            } else if tokio::time::Instant::now() > deadline {
                 return false;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        true
     }
 }
 

@@ -89,11 +89,23 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> Result<TelemetryGuard, Tele
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("ordo"));
     Registry::default()
         .with(filter)
+        .with(secrets_cap())
         .with(fmt)
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadySet(e.to_string()))?;
     Ok(TelemetryGuard { provider })
+}
+
+/// A filter that holds back, whatever the configured filter or `RUST_LOG` says, the few
+/// third-party events that would print message contents or credentials: `async_nats::connection`
+/// traces every protocol operation with its payload (an RPC reply carries download links) and
+/// CONNECT with the credentials, so it is held to `debug`. Stacked after the configured filter
+/// (both must let an event through), it only ever lowers a level.
+pub fn secrets_cap() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::level_filters::LevelFilter::TRACE)
+        .with_target("async_nats::connection", tracing::level_filters::LevelFilter::DEBUG)
 }
 
 struct NatsHeaders<'a>(&'a mut async_nats::HeaderMap);
