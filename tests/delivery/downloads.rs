@@ -178,6 +178,83 @@ async fn a_link_works_within_its_window_and_not_after_by_the_database_clock() {
 }
 
 #[tokio::test]
+async fn links_expired_longer_than_the_retention_are_purged_and_system_sees_only_expired_ones() {
+    let shop = Shop::start_with(|d| {
+        d.purge_expired_after_secs = 60;
+        d.purge_interval_secs = 1;
+    })
+    .await;
+    shop.upload(bytes(100)).await;
+    let fay = shop.s.customer("fay");
+    let order = shop.paid_order(&fay, 0).await;
+    let (old, recent, live) = (
+        shop.link(&fay, &order).await,
+        shop.link(&fay, &order).await,
+        shop.link(&fay, &order).await,
+    );
+    let hash_of = |url: &str| ordo_delivery::links::hash(url.rsplit('/').next().unwrap()).to_vec();
+    let su = shop.superuser().await;
+    for (url, ago) in [(&old, "61 seconds"), (&recent, "10 seconds")] {
+        sqlx::query("update delivery.tokens set expires_at = now() - $2::interval where token_hash = $1")
+            .bind(hash_of(url))
+            .bind(ago)
+            .execute(&su)
+            .await
+            .unwrap();
+    }
+    // The service's own purge (every second) removes the old one: it is now unknown.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (code, _, body) = shop.fetch(&old, None).await;
+        assert_eq!(code, 403);
+        if error_code(&body) == "token_unknown" {
+            break;
+        }
+        assert_eq!(error_code(&body), "token_expired");
+        assert!(std::time::Instant::now() < deadline, "never purged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _, body) = shop.fetch(&recent, None).await;
+    assert_eq!((code, error_code(&body).as_str()), (403, "token_expired"));
+    assert_eq!(shop.fetch(&live, None).await.0, 200);
+    let left: Vec<(i64, i64)> =
+        sqlx::query_as("select (select count(*) from delivery.tokens), (select count(*) from delivery.token_tenants)")
+            .fetch_all(&su)
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        vec![(2, 2)],
+        "the old link and its index entry are gone, nothing else"
+    );
+
+    // As the service's role: `system` sees the expired link only and can delete nothing; a purge
+    // with a shorter retention takes the recent one too.
+    let pool = shop.s.shop.db.pool_for("ordo_delivery", 2).await;
+    let mut tx = ordo_db::begin_system(&pool).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("select count(*) from delivery.tokens")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen, 1);
+    let deleted = sqlx::query("delete from delivery.tokens")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 0);
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        ordo_delivery::purge::purge_once(&pool, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        1
+    );
+    let (code, _, body) = shop.fetch(&recent, None).await;
+    assert_eq!((code, error_code(&body).as_str()), (403, "token_unknown"));
+    assert_eq!(shop.fetch(&live, Some("bytes=0-0")).await.0, 206);
+}
+
+#[tokio::test]
 async fn no_plaintext_token_is_stored_and_random_tokens_are_all_refused() {
     let shop = Shop::start().await;
     shop.upload(bytes(100)).await;

@@ -219,6 +219,11 @@ pub struct DeliveryConfig {
     pub max_ranges: u32,
     /// Largest asset an operator may upload.
     pub max_asset_bytes: u64,
+    /// Expired links are kept this long (answering `token_expired`), then deleted (afterwards
+    /// `token_unknown`).
+    pub purge_expired_after_secs: u64,
+    /// How often the purge of expired links runs.
+    pub purge_interval_secs: u64,
 }
 
 /// The sections every service has.
@@ -321,6 +326,8 @@ impl ServiceConfig {
                 resume_window_secs: 3600,
                 max_ranges: 8,
                 max_asset_bytes: 8 << 30,
+                purge_expired_after_secs: 7 * 86_400,
+                purge_interval_secs: 3600,
             },
         }
     }

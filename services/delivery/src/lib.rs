@@ -9,11 +9,13 @@
 //!   support and limited uses, at `GET /downloads/{token}` ([`downloads`]).
 //! * Operators ship physical lines through the order service, which asks over NATS
 //!   ([`shipments`]).
+//! * Links expired for a week (configurable) are deleted ([`purge`]).
 
 pub mod assets;
 pub mod downloads;
 pub mod links;
 pub mod order_events;
+pub mod purge;
 pub mod shipments;
 pub mod storage;
 
@@ -25,6 +27,7 @@ use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
 use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const SERVICE: &str = "delivery";
 pub const DEFAULT_PORT: u16 = 8082;
@@ -106,6 +109,11 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         ordo_events::rpc::DELIVERY_MARK_SHIPMENT_DELIVERED,
         move |req| shipments::mark_delivered(s.clone(), req),
     ));
+    tasks.push(tokio::spawn(purge::run(
+        platform.pool.clone(),
+        Duration::from_secs(cfg.delivery.purge_expired_after_secs),
+        Duration::from_secs(cfg.delivery.purge_interval_secs.max(1)),
+    )));
     let data = web::Data::from(state);
     let running = platform.serve(move |routes| {
         routes.app_data(data.clone());
