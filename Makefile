@@ -7,17 +7,21 @@ export ORDO_DATABASE_NAME ?= ordo
 export ORDO_TEST_ADMIN_URL ?= $(ORDO_ADMIN_DATABASE_URL)
 export CARGO_TERM_COLOR ?= always
 
-.PHONY: help services migrate build run test check bench clean-test-dbs
+.PHONY: help services test-tools migrate build run test check bench clean-test-dbs
 
 help:
 	@echo "make run     install/start PostgreSQL and NATS if needed, migrate, run all services"
-	@echo "make test    same set-up, then every test (real PostgreSQL and NATS)"
+	@echo "make test    same set-up (plus the tests' peer servers), then every test (real PostgreSQL and NATS)"
 	@echo "make check   cargo fmt --check and clippy with warnings as errors"
 	@echo "make migrate create roles, database and schemas if missing; apply migrations"
 	@echo "make bench   performance benchmarks"
 
 services:
 	@bash deploy/local/ensure-services.sh
+
+# Peer servers some tests start (moto's S3 server), in a Python venv under .run/.
+test-tools:
+	@bash deploy/local/ensure-test-tools.sh
 
 migrate: services
 	cargo run -q -p ordo-migrate
@@ -28,7 +32,7 @@ build:
 run: migrate build
 	@bash deploy/local/run.sh
 
-test: services
+test: services test-tools
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \
 	else \

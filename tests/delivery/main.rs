@@ -14,4 +14,5 @@ mod kit;
 
 mod downloads;
 mod process;
+mod s3;
 mod shipments;

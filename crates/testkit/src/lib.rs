@@ -15,6 +15,8 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test harness fails loudly
 
+pub mod peers;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ordo_bus::Bus;
 use ordo_config::{PublicKeyConfig, ServiceConfig};
