@@ -33,6 +33,7 @@ pub fn free_port() -> u16 {
 }
 
 /// moto's S3 server on its own port, killed on drop. Any access key works.
+#[derive(Debug)]
 pub struct S3Server {
     child: Child,
     /// `http://127.0.0.1:{port}`
