@@ -12,6 +12,7 @@ mod harness;
 
 mod kit;
 
+mod api;
 mod downloads;
 mod process;
 mod s3;
