@@ -17,3 +17,4 @@ mod downloads;
 mod process;
 mod s3;
 mod shipments;
+mod uses;

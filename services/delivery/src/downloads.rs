@@ -4,15 +4,25 @@
 //! expired or used-up tokens get 403 with a code saying which; a missing asset 503; a `Range`
 //! header that cannot be satisfied, or asks for more than `max_ranges` (or overlapping) ranges,
 //! 416. Otherwise the request joins the token's current download *run* or starts a new one,
-//! which costs one use of the grant: a request starts a new run when it asks for bytes the run
-//! already sent completely, or when the run has been silent for `resume_window_secs`. So a
-//! download resumed in several range requests (or fetched in parallel pieces) counts once, and
-//! fetching the file again counts again. The transaction commits before the first byte is sent.
+//! which costs one use of the grant. A request starts a new run when
+//! * it asks for bytes the run already sent completely (`run_done`), or
+//! * it asks for more than a slack (a quarter of the file, at most 16 MiB) of bytes that the run
+//!   sent in requests that broke off (`run_partial`) or that requests still sending have claimed
+//!   (`run_claimed`) — the slack lets a resumed download ask again for what was lost in socket
+//!   buffers when its connection broke; or
+//! * the run has been silent for `resume_window_secs`.
+//!
+//! So a download resumed in several range requests (or fetched in parallel, disjoint pieces)
+//! counts once, while fetching the file again counts again — also when the copies run in
+//! parallel or each breaks off just before its last byte. The transaction commits before the
+//! first byte is sent.
 //!
 //! The body is streamed (never buffered whole). When it has been sent completely, its ranges
-//! join the run; a body that breaks off records the bytes it did send. When the run has covered
-//! every byte of the file, the download is complete: the grant's first completed download
-//! publishes `delivery.downloaded`.
+//! join the run; a body that breaks off records the bytes it did send (for several ranges, the
+//! ranges its bytes covered); either way its claim is released. When the run has covered every
+//! byte of the file, the download is complete: the grant's first completed download publishes
+//! `delivery.downloaded`. A claim left by a crash (never released) can make a resume within the
+//! window count once more; never fewer.
 //!
 //! The token never reaches a log or a trace: the request span records a redacted path (see
 //! `ordo_http`), and nothing here logs it.
@@ -36,6 +46,12 @@ use uuid::Uuid;
 
 /// Chunk size for reading local files.
 const CHUNK: usize = 256 * 1024;
+
+/// How many bytes a request may ask again, of those its run sent partly or is sending, without
+/// starting a new run: what a broken connection may have lost in buffers on the way.
+fn resume_slack(size: u64) -> u64 {
+    (size / 4).min(16 << 20)
+}
 
 /// What a `Range` header asks for, against a file of a known size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +145,35 @@ struct Run {
     token_hash: [u8; 32],
     run_number: i32,
     size: u64,
-    /// The ranges this request sends (the whole file: `[(0, size)]`).
-    ranges: Vec<(u64, u64)>,
+    /// The ranges this request sends (the whole file: `[(0, size)]`), each after a part header
+    /// of the given length (multipart) or none: the body's layout, to map bytes sent to ranges.
+    layout: Vec<(u64, (u64, u64))>,
+}
+
+impl Run {
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        self.layout.iter().map(|(_, r)| *r).collect()
+    }
+}
+
+/// The file ranges covered by the first `sent` bytes of a body laid out as `layout`.
+fn sent_ranges(layout: &[(u64, (u64, u64))], mut sent: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(head, (a, b)) in layout {
+        if sent <= head {
+            break;
+        }
+        sent -= head;
+        let take = sent.min(b - a);
+        if take > 0 {
+            out.push((a, a + take));
+        }
+        sent -= take;
+        if take < b - a {
+            break;
+        }
+    }
+    out
 }
 
 pub async fn download(
@@ -169,7 +212,8 @@ pub async fn download(
         "select g.id as grant_id, g.asset_key, g.revoked_at is not null as revoked,
                 t.expires_at <= now() as expired, g.downloads_used, g.max_downloads, t.run_number,
                 t.run_last_at is null or t.run_last_at < now() - make_interval(secs => $2) as idle,
-                t.run_done::text as run_done
+                t.run_done::text as run_done, t.run_partial::text as run_partial,
+                t.run_claimed::text as run_claimed
          from delivery.tokens t join delivery.grants g on g.id = t.grant_id
          where t.token_hash = $1
          for update of t, g",
@@ -226,15 +270,21 @@ pub async fn download(
         }
     };
     // Does this request continue the current run, or start a new one (one more use)?
-    let overlaps: bool = sqlx::query_scalar("select $1::text::int8multirange && $2::text::int8multirange")
-        .bind(row.try_get::<String, _>("run_done").map_err(db)?)
-        .bind(multirange(&ranges))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+    let (again_done, again_sent): (bool, i64) = sqlx::query_as(
+        "select $1::text::int8multirange && $4::text::int8multirange,
+                coalesce((select sum(upper(r) - lower(r)) from unnest(
+                    ($2::text::int8multirange + $3::text::int8multirange) * $4::text::int8multirange) r), 0)::int8",
+    )
+    .bind(row.try_get::<String, _>("run_done").map_err(db)?)
+    .bind(row.try_get::<String, _>("run_partial").map_err(db)?)
+    .bind(row.try_get::<String, _>("run_claimed").map_err(db)?)
+    .bind(multirange(&ranges))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
     let idle: bool = row.try_get("idle").map_err(db)?;
     let mut run_number: i32 = row.try_get("run_number").map_err(db)?;
-    if idle || overlaps {
+    if idle || again_done || again_sent as u64 > resume_slack(size) {
         let used: i32 = row.try_get("downloads_used").map_err(db)?;
         let max: i32 = row.try_get("max_downloads").map_err(db)?;
         if used >= max {
@@ -251,7 +301,8 @@ pub async fn download(
             .map_err(db)?;
         run_number += 1;
         sqlx::query(
-            "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_completed = false
+            "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_claimed = '{}',
+                 run_completed = false
              where token_hash = $1",
         )
         .bind(&digest[..])
@@ -261,20 +312,26 @@ pub async fn download(
         .map_err(db)?;
         metrics::counter!("ordo_delivery_downloads_total").increment(1);
     }
-    sqlx::query("update delivery.tokens set run_last_at = now(), requests = requests + 1 where token_hash = $1")
-        .bind(&digest[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    let ranges = if size == 0 { vec![] } else { ranges };
+    sqlx::query(
+        "update delivery.tokens set run_last_at = now(), requests = requests + 1,
+             run_claimed = run_claimed + $2::text::int8multirange
+         where token_hash = $1",
+    )
+    .bind(&digest[..])
+    .bind(multirange(&ranges))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     tx.commit().await.map_err(db)?;
 
-    let run = Run {
+    let mut run = Run {
         pool: state.pool.clone(),
         tenant,
         token_hash: digest,
         run_number,
         size,
-        ranges: if size == 0 { vec![] } else { ranges.clone() },
+        layout: ranges.iter().map(|r| (0, *r)).collect(),
     };
     let location = crate::storage::location(tenant, &asset_key);
     let filename = asset_key.rsplit('/').next().unwrap_or("download").to_owned();
@@ -290,6 +347,7 @@ pub async fn download(
                     ))
                 })
                 .collect();
+            run.layout = heads.iter().map(|h| h.len() as u64).zip(r.iter().copied()).collect();
             let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
             let len = heads.iter().map(|h| h.len() as u64).sum::<u64>()
                 + r.iter().map(|(a, b)| b - a).sum::<u64>()
@@ -311,7 +369,7 @@ pub async fn download(
                     format!("multipart/byteranges; boundary={boundary}"),
                 ))
                 .no_chunking(len)
-                .streaming(Tracked::new(body.boxed(), run, false))
+                .streaming(Tracked::new(body.boxed(), run))
         }
         Wanted::Ranges(r) => {
             let (a, b) = r[0];
@@ -320,7 +378,7 @@ pub async fn download(
                 .insert_header((header::CONTENT_TYPE, content_type))
                 .insert_header((header::CONTENT_RANGE, format!("bytes {a}-{}/{size}", b - 1)))
                 .no_chunking(b - a)
-                .streaming(Tracked::new(body, run, true))
+                .streaming(Tracked::new(body, run))
         }
         _ => {
             let body = if size == 0 {
@@ -331,7 +389,7 @@ pub async fn download(
             HttpResponse::build(StatusCode::OK)
                 .insert_header((header::CONTENT_TYPE, content_type))
                 .no_chunking(size)
-                .streaming(Tracked::new(body, run, true))
+                .streaming(Tracked::new(body, run))
         }
     };
     let h = res.headers_mut();
@@ -392,18 +450,16 @@ fn file_chunks(file: std::fs::File, start: u64, end: u64) -> Body {
 struct Tracked {
     inner: Body,
     run: Option<Run>,
-    /// Body bytes of a single range sent so far (for a broken-off download's progress).
+    /// Body bytes sent so far (for a broken-off download's progress).
     sent: u64,
-    single: bool,
 }
 
 impl Tracked {
-    fn new(inner: Body, run: Run, single: bool) -> Tracked {
+    fn new(inner: Body, run: Run) -> Tracked {
         Tracked {
             inner,
             run: Some(run),
             sent: 0,
-            single,
         }
     }
 
@@ -411,11 +467,8 @@ impl Tracked {
         if let Some(run) = self.run.take() {
             let progress = if complete {
                 Progress::Complete
-            } else if self.single && self.sent > 0 {
-                let start = run.ranges.first().map(|r| r.0).unwrap_or(0);
-                Progress::Partial((start, start + self.sent))
             } else {
-                Progress::Nothing
+                Progress::Partial(sent_ranges(&run.layout, self.sent))
             };
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
@@ -449,32 +502,34 @@ impl Drop for Tracked {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Progress {
     Complete,
-    Partial((u64, u64)),
-    Nothing,
+    /// The ranges (possibly none) a broken-off body did send.
+    Partial(Vec<(u64, u64)>),
 }
 
 /// Add what was sent to the run; if the run now covers the whole file, it is a completed
 /// download, and the grant's first one publishes `delivery.downloaded`.
 async fn record(run: &Run, progress: Progress) -> Result<(), sqlx::Error> {
-    let (column, ranges) = match progress {
-        Progress::Complete => ("run_done", run.ranges.clone()),
-        Progress::Partial(r) => ("run_partial", vec![r]),
-        Progress::Nothing => return Ok(()),
+    let (done, partial) = match progress {
+        Progress::Complete => (run.ranges(), vec![]),
+        Progress::Partial(r) => (vec![], r),
     };
     let mut tx = ordo_db::begin_scoped(&run.pool, &Scope::service(run.tenant)).await?;
-    let sql = format!(
-        "update delivery.tokens set {column} = {column} + $3::text::int8multirange
-         where token_hash = $1 and run_number = $2"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&run.token_hash[..])
-        .bind(run.run_number)
-        .bind(multirange(&ranges))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update delivery.tokens set run_done = run_done + $3::text::int8multirange,
+             run_partial = run_partial + $4::text::int8multirange,
+             run_claimed = run_claimed - $5::text::int8multirange
+         where token_hash = $1 and run_number = $2",
+    )
+    .bind(&run.token_hash[..])
+    .bind(run.run_number)
+    .bind(multirange(&done))
+    .bind(multirange(&partial))
+    .bind(multirange(&run.ranges()))
+    .execute(&mut *tx)
+    .await?;
     let grant: Option<Uuid> = sqlx::query_scalar(
         "update delivery.tokens set run_completed = true
          where token_hash = $1 and run_number = $2 and not run_completed
@@ -553,6 +608,26 @@ mod tests {
             Wanted::Unsatisfiable,
             "an empty file has no bytes"
         );
+    }
+
+    #[test]
+    fn bytes_sent_map_to_ranges_past_part_headers() {
+        let single = [(0, (100, 200))];
+        assert_eq!(sent_ranges(&single, 0), vec![]);
+        assert_eq!(sent_ranges(&single, 30), vec![(100, 130)]);
+        assert_eq!(sent_ranges(&single, 100), vec![(100, 200)]);
+        let multi = [(10, (0, 50)), (12, (100, 150))];
+        assert_eq!(sent_ranges(&multi, 10), vec![], "only the first part's header");
+        assert_eq!(sent_ranges(&multi, 35), vec![(0, 25)]);
+        assert_eq!(sent_ranges(&multi, 65), vec![(0, 50)], "into the second header");
+        assert_eq!(sent_ranges(&multi, 80), vec![(0, 50), (100, 108)]);
+        assert_eq!(sent_ranges(&multi, 500), vec![(0, 50), (100, 150)]);
+    }
+
+    #[test]
+    fn the_resume_slack_is_a_quarter_of_the_file_at_most_16_mib() {
+        assert_eq!(resume_slack(10_000), 2_500);
+        assert_eq!(resume_slack(1 << 30), 16 << 20);
     }
 
     #[test]
