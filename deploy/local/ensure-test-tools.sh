@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the servers some tests start as real peers — today moto's S3-compatible server
-# (moto_server), for the delivery service's S3 storage — into a Python virtual environment at
+# Installs the servers some tests start as real peers — moto's S3-compatible server
+# (moto_server), for the delivery service's S3 storage, and aiosmtpd, the SMTP server the
+# notification tests send to — into a Python virtual environment at
 # .run/test-tools, from PyPI, pinned in deploy/local/test-tools.txt. Debian/Ubuntu: python3 and
 # its venv module are installed with apt when missing. Idempotent and safe to run concurrently
 # (tests call it when a tool is missing): it does nothing when the pins have not changed.

@@ -226,6 +226,42 @@ pub struct DeliveryConfig {
     pub purge_interval_secs: u64,
 }
 
+/// How mail leaves (used by the notification service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (upgrade required), `tls` (implicit TLS, e.g. port 465) or `none` (local
+    /// relays and tests only).
+    pub security: String,
+    /// Empty: no authentication.
+    pub username: String,
+    pub password: Secret<String>,
+    pub timeout_secs: u64,
+}
+
+/// Customer e-mails (used by the notification service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// `file` (one `.eml` per message in `file_dir`) or `smtp`.
+    pub transport: String,
+    pub file_dir: String,
+    pub smtp: SmtpConfig,
+    /// For tenants without their own settings.
+    pub default_store_name: String,
+    pub default_sender: String,
+    /// The storefront's order page; `{order_id}` and `{order_number}` are replaced.
+    pub order_page_url: String,
+    /// Attempts before a message is given up (`notification.failed`).
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Fallback poll of the sender when no NOTIFY arrives.
+    pub poll_interval_ms: u64,
+}
+
 /// The sections every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +277,7 @@ pub struct ServiceConfig {
     pub checkout: CheckoutConfig,
     pub stripe: StripeConfig,
     pub delivery: DeliveryConfig,
+    pub notification: NotificationConfig,
 }
 
 impl ServiceConfig {
@@ -328,6 +365,25 @@ impl ServiceConfig {
                 max_asset_bytes: 8 << 30,
                 purge_expired_after_secs: 7 * 86_400,
                 purge_interval_secs: 3600,
+            },
+            notification: NotificationConfig {
+                transport: "file".into(),
+                file_dir: ".run/mail".into(),
+                smtp: SmtpConfig {
+                    host: "localhost".into(),
+                    port: 587,
+                    security: "starttls".into(),
+                    username: String::new(),
+                    password: Secret::new(String::new()),
+                    timeout_secs: 30,
+                },
+                default_store_name: "ordo shop".into(),
+                default_sender: "shop@localhost".into(),
+                order_page_url: "http://localhost:3000/orders/{order_id}".into(),
+                max_attempts: 8,
+                backoff_initial_ms: 1000,
+                backoff_max_ms: 300_000,
+                poll_interval_ms: 1000,
             },
         }
     }

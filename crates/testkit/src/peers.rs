@@ -1,6 +1,6 @@
 //! Real servers that tests start as peers, from the tools `deploy/local/ensure-test-tools.sh`
-//! installs (`make test` runs it; a test that finds a tool missing runs it too): today moto's
-//! S3-compatible server.
+//! installs (`make test` runs it; a test that finds a tool missing runs it too): moto's
+//! S3-compatible server and an SMTP server (aiosmtpd) that keeps what it receives.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,18 +10,20 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The path of an installed test tool (`bin/{name}` in the tools' virtual environment),
-/// installing the tools first if it is missing.
+/// The path of an installed test tool (`bin/{name}` in the tools' virtual environment). The
+/// set-up script runs once per process first: it returns at once when the pins are installed,
+/// and installs them when they changed.
 pub fn test_tool(name: &str) -> PathBuf {
-    let state = std::env::var("ORDO_STATE_DIR").map_or_else(|_| workspace_root().join(".run"), PathBuf::from);
-    let tool = state.join("test-tools/bin").join(name);
-    if !tool.exists() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
         let status = Command::new("bash")
             .arg(workspace_root().join("deploy/local/ensure-test-tools.sh"))
             .status()
             .expect("running deploy/local/ensure-test-tools.sh");
         assert!(status.success(), "deploy/local/ensure-test-tools.sh failed: {status}");
-    }
+    });
+    let state = std::env::var("ORDO_STATE_DIR").map_or_else(|_| workspace_root().join(".run"), PathBuf::from);
+    let tool = state.join("test-tools/bin").join(name);
     assert!(tool.exists(), "{} is not installed", tool.display());
     tool
 }
@@ -66,5 +68,77 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An SMTP server (aiosmtpd, `peers/smtp_sink.py`) on its own port that writes each message it
+/// accepts to a folder, numbered in arrival order. It can be stopped and started again on the
+/// same port (messages keep their numbers); killed and its folder removed on drop.
+#[derive(Debug)]
+pub struct SmtpServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub folder: PathBuf,
+}
+
+impl SmtpServer {
+    pub async fn start() -> SmtpServer {
+        let mut server = SmtpServer {
+            child: None,
+            port: free_port(),
+            folder: std::env::temp_dir().join(format!("ordo-smtp-{}", uuid::Uuid::now_v7())),
+        };
+        server.resume().await;
+        server
+    }
+
+    /// Stop accepting connections (the process ends).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let python = test_tool("python");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/smtp_sink.py");
+        let child = Command::new(python)
+            .arg(script)
+            .args(["127.0.0.1", &self.port.to_string()])
+            .arg(&self.folder)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the SMTP sink");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the SMTP sink did not start on {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The messages received so far, in arrival order.
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.folder)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        names.sort();
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }

@@ -1,0 +1,345 @@
+//! The sender: takes due messages, renders and sends them, records the outcome.
+//!
+//! Only the list of tenants with messages due is read across tenants (as `system`, which sees
+//! pending messages only); each message is then taken in a transaction scoped to its tenant,
+//! locked (`FOR UPDATE SKIP LOCKED`, so replicas never take the same one), sent, and marked
+//! `sent` with `notification.sent` in the outbox — or, when sending failed, given its next attempt
+//! after an exponential backoff, and after `max_attempts` marked `failed` with
+//! `notification.failed` (the dead letter: it stays in the table with its last error).
+//! Within an order, messages go out in the order their events arrived: a message waits while an
+//! earlier one of its order is still pending.
+//!
+//! A crash after the mail server accepted a message but before the commit sends it again on the
+//! next attempt, with the same Message-ID (`<{id}@ordo>`), which mail systems use to drop
+//! duplicates; nothing is ever lost.
+
+use crate::compose::{self, LinkView, Sender as From};
+use crate::transport::Transport;
+use ordo_bus::Bus;
+use ordo_bus::outbox::Outbox;
+use ordo_config::NotificationConfig;
+use ordo_db::Scope;
+use ordo_events::delivery::v1::{DownloadLinksReply, DownloadLinksRequest};
+use ordo_events::notification::v1::{NotificationFailed, NotificationSent};
+use ordo_events::{Event, EventMetadata};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const CHANNEL: &str = "ordo_notifications_due";
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub transport: Transport,
+    pub cfg: NotificationConfig,
+    /// How long to wait for the delivery service's links.
+    pub rpc_timeout: Duration,
+}
+
+/// Why a message was not sent this time.
+enum Failure {
+    /// Worth another attempt (transport down, links not ready).
+    Retry(String),
+    /// No attempt can succeed (a malformed address): failed at once.
+    Never(String),
+    /// Not an attempt: something the message needs is not there yet (download links a moment
+    /// after payment); asked again shortly, for up to `NOT_YET_FOR_SECS`, then a failed attempt.
+    NotYet(String),
+}
+
+/// How long a message may wait for what it needs before waiting counts as failed attempts.
+const NOT_YET_FOR_SECS: f64 = 600.0;
+
+fn meta<E: Event>(tenant: Uuid, order: Uuid) -> EventMetadata {
+    EventMetadata::for_event::<E>(&tenant.to_string(), &order.to_string(), 0)
+}
+
+impl Sender {
+    /// Run forever: send what is due, then wait for a NOTIFY (a new message) or the poll
+    /// interval (backoffs coming due).
+    pub async fn run(self) {
+        let poll = Duration::from_millis(self.cfg.poll_interval_ms.max(10));
+        let mut listener = listen(&self.pool).await;
+        loop {
+            if let Err(e) = self.drain().await {
+                tracing::warn!(error = %e, "notification sender cycle failed");
+            }
+            match &mut listener {
+                Some(l) => match tokio::time::timeout(poll, l.recv()).await {
+                    Ok(Ok(_)) => while l.next_buffered().is_some() {},
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "listener lost; reconnecting");
+                        listener = None;
+                    }
+                    Err(_) => {}
+                },
+                None => {
+                    tokio::time::sleep(poll).await;
+                    listener = listen(&self.pool).await;
+                }
+            }
+        }
+    }
+
+    /// Send everything due now; returns how many messages were handled (sent, retried or failed).
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let mut tx = ordo_db::begin_system(&self.pool).await?;
+        let tenants: Vec<Uuid> = sqlx::query_scalar(
+            "select distinct tenant_id from notifications.messages where status = 'pending' and next_attempt_at <= now()",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut handled = 0;
+        for tenant in tenants {
+            while self.send_one(tenant).await? {
+                handled += 1;
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Take one due message of `tenant` and try it; `false` when none is due.
+    async fn send_one(&self, tenant: Uuid) -> anyhow::Result<bool> {
+        let mut tx = ordo_db::begin_scoped(&self.pool, &Scope::service(tenant)).await?;
+        let Some(row) = sqlx::query(
+            "select m.id, m.kind, m.order_id, m.recipient, m.data, m.attempts,
+                    extract(epoch from now() - m.created_at)::float8 as age
+             from notifications.messages m
+             where m.status = 'pending' and m.next_attempt_at <= now()
+               and not exists (select 1 from notifications.messages e
+                               where e.order_id = m.order_id and e.seq < m.seq and e.status = 'pending')
+             order by m.seq limit 1 for update skip locked",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(false);
+        };
+        let id: Uuid = row.try_get("id")?;
+        let kind: String = row.try_get("kind")?;
+        let order: Uuid = row.try_get("order_id")?;
+        let recipient: String = row.try_get("recipient")?;
+        let data: serde_json::Value = row.try_get("data")?;
+        let attempts = row.try_get::<i32, _>("attempts")? + 1;
+        let age: f64 = row.try_get("age")?;
+        let from = self.sender_of(&mut tx, tenant).await?;
+        let outcome = self.attempt(tenant, id, &kind, order, &recipient, &data, &from).await;
+        match outcome {
+            Ok(subject) => {
+                sqlx::query(
+                    "update notifications.messages set status = 'sent', attempts = $2, sent_at = now(), subject = $3,
+                         last_error = null where id = $1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(&subject)
+                .execute(&mut *tx)
+                .await?;
+                let event = NotificationSent {
+                    meta: Some(meta::<NotificationSent>(tenant, order)),
+                    message_id: id.to_string(),
+                    kind: kind.clone(),
+                    order_id: order.to_string(),
+                    attempts: attempts as u32,
+                };
+                Outbox::new(crate::SCHEMA).enqueue(&mut tx, &event).await?;
+                metrics::counter!("ordo_notification_messages_sent_total", "kind" => kind.clone()).increment(1);
+                tracing::info!(message = %id, %kind, %order, attempts, "message sent");
+            }
+            Err(Failure::NotYet(why)) if age < NOT_YET_FOR_SECS => {
+                sqlx::query(
+                    "update notifications.messages set last_error = $2,
+                         next_attempt_at = now() + make_interval(secs => $3) where id = $1",
+                )
+                .bind(id)
+                .bind(&why)
+                .bind(self.cfg.backoff_initial_ms.min(1000) as f64 / 1000.0)
+                .execute(&mut *tx)
+                .await?;
+                tracing::debug!(message = %id, %kind, %why, "not ready to send; asked again shortly");
+            }
+            Err(failure) => {
+                let (error, never) = match failure {
+                    Failure::Retry(e) | Failure::NotYet(e) => (e, false),
+                    Failure::Never(e) => (e, true),
+                };
+                if never || attempts >= self.cfg.max_attempts.max(1) as i32 {
+                    sqlx::query(
+                        "update notifications.messages set status = 'failed', attempts = $2, last_error = $3 where id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts)
+                    .bind(&error)
+                    .execute(&mut *tx)
+                    .await?;
+                    let event = NotificationFailed {
+                        meta: Some(meta::<NotificationFailed>(tenant, order)),
+                        message_id: id.to_string(),
+                        kind: kind.clone(),
+                        order_id: order.to_string(),
+                        attempts: attempts as u32,
+                        error: error.clone(),
+                    };
+                    Outbox::new(crate::SCHEMA).enqueue(&mut tx, &event).await?;
+                    metrics::counter!("ordo_notification_messages_failed_total", "kind" => kind.clone()).increment(1);
+                    tracing::error!(message = %id, %kind, %order, attempts, %error, "message given up");
+                } else {
+                    let backoff = backoff_ms(&self.cfg, attempts as u32);
+                    sqlx::query(
+                        "update notifications.messages set attempts = $2, last_error = $3,
+                             next_attempt_at = now() + make_interval(secs => $4) where id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(backoff as f64 / 1000.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    metrics::counter!("ordo_notification_send_failures_total", "kind" => kind.clone()).increment(1);
+                    tracing::warn!(message = %id, %kind, attempts, backoff_ms = backoff, %error, "send failed; will retry");
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn sender_of(&self, tx: &mut PgConnection, tenant: Uuid) -> Result<From, sqlx::Error> {
+        let row =
+            sqlx::query("select store_name, sender, order_page_url from notifications.settings where tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let cfg = &self.cfg;
+        Ok(match row {
+            Some(r) => From {
+                store_name: r.try_get("store_name")?,
+                address: r.try_get("sender")?,
+                order_page_url: r
+                    .try_get::<Option<String>, _>("order_page_url")?
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| cfg.order_page_url.clone()),
+            },
+            None => From {
+                store_name: cfg.default_store_name.clone(),
+                address: cfg.default_sender.clone(),
+                order_page_url: cfg.order_page_url.clone(),
+            },
+        })
+    }
+
+    /// Render and send one message; the subject when it went out.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        kind: &str,
+        order: Uuid,
+        recipient: &str,
+        data: &serde_json::Value,
+        from: &From,
+    ) -> Result<String, Failure> {
+        let mut data = data.clone();
+        let links = if kind == "payment_received" && data["has_digital"].as_bool().unwrap_or(false) {
+            self.links(tenant, order, &mut data).await?
+        } else {
+            vec![]
+        };
+        let view = compose::view(kind, &data, from, &order.to_string(), links);
+        let (text, html) = compose::render(&view).map_err(|e| Failure::Never(format!("template: {e}")))?;
+        let to: lettre::message::Mailbox = recipient
+            .parse()
+            .map_err(|e| Failure::Never(format!("recipient address {recipient:?}: {e}")))?;
+        let sender: lettre::Address = from
+            .address
+            .parse()
+            .map_err(|e| Failure::Retry(format!("sender address {:?}: {e}", from.address)))?;
+        let message = lettre::Message::builder()
+            .from(lettre::message::Mailbox::new(Some(from.store_name.clone()), sender))
+            .to(to)
+            .subject(view.subject.clone())
+            .message_id(Some(format!("<{id}@ordo>")))
+            .multipart(lettre::message::MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| Failure::Never(format!("building the message: {e}")))?;
+        self.transport.send(id, &message).await.map_err(Failure::Retry)?;
+        Ok(view.subject)
+    }
+
+    /// Fresh download links for the order's digital lines, from the delivery service.
+    async fn links(&self, tenant: Uuid, order: Uuid, data: &mut serde_json::Value) -> Result<Vec<LinkView>, Failure> {
+        let request = DownloadLinksRequest {
+            tenant_id: tenant.to_string(),
+            order_id: order.to_string(),
+            customer_id: String::new(),
+        };
+        let reply: DownloadLinksReply = ordo_bus::rpc::request(
+            &self.bus,
+            ordo_events::rpc::DELIVERY_DOWNLOAD_LINKS,
+            &request,
+            self.rpc_timeout,
+        )
+        .await
+        .map_err(|e| Failure::Retry(format!("download links: {e}")))?;
+        if let Some(e) = reply.error {
+            return match e.code.as_str() {
+                // Refunded or canceled since: the message goes out without links.
+                "grants_revoked" => Ok(vec![]),
+                "order_unknown" => Err(Failure::NotYet(format!("download links not ready: {}", e.message))),
+                _ => Err(Failure::Retry(format!("download links: {}: {}", e.code, e.message))),
+            };
+        }
+        let titles = data["lines"].as_array().cloned().unwrap_or_default();
+        let mut expire = None;
+        let links = reply
+            .links
+            .iter()
+            .filter(|l| !l.url.is_empty())
+            .map(|l| {
+                if let Some(t) = &l.expires_at {
+                    expire = Some(t.seconds);
+                }
+                let title = titles
+                    .iter()
+                    .find(|t| t["line_id"] == l.line_id.as_str())
+                    .and_then(|t| t["title"].as_str())
+                    .unwrap_or("your download")
+                    .to_owned();
+                LinkView {
+                    title,
+                    url: l.url.clone(),
+                }
+            })
+            .collect();
+        if let Some(secs) = expire
+            && let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs)
+        {
+            data["links_expire"] = serde_json::json!(format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            ));
+        }
+        Ok(links)
+    }
+}
+
+/// The wait before attempt `attempts + 1`: initial × 2^(attempts−1), at most the maximum.
+pub fn backoff_ms(cfg: &NotificationConfig, attempts: u32) -> u64 {
+    cfg.backoff_initial_ms
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
+        .min(cfg.backoff_max_ms)
+}
+
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut l = PgListener::connect_with(pool).await.ok()?;
+    l.listen(CHANNEL).await.ok()?;
+    Some(l)
+}
