@@ -43,7 +43,8 @@ create table notifications.settings (
 create table notifications.messages (
     id              uuid primary key,
     tenant_id       uuid not null,
-    -- the order of arrival, which is the order of sending within an order
+    -- the order of arrival (for listing); within an order, messages are sent in event order
+    -- (event ids are UUIDv7)
     seq             bigint generated always as identity,
     event_id        uuid not null,
     kind            text not null check (kind in ('order_confirmation', 'payment_received', 'payment_failed',
@@ -62,7 +63,7 @@ create table notifications.messages (
     unique (event_id, kind)
 );
 create index messages_due on notifications.messages (next_attempt_at) where status = 'pending';
-create index messages_by_order on notifications.messages (order_id, seq);
+create index messages_by_order on notifications.messages (order_id, event_id);
 
 do $$
 declare t text;

@@ -18,3 +18,4 @@ mod kit;
 mod mail;
 
 mod lifecycle;
+mod redelivery;

@@ -6,8 +6,11 @@
 //! `sent` with `notification.sent` in the outbox — or, when sending failed, given its next attempt
 //! after an exponential backoff, and after `max_attempts` marked `failed` with
 //! `notification.failed` (the dead letter: it stays in the table with its last error).
-//! Within an order, messages go out in the order their events arrived: a message waits while an
-//! earlier one of its order is still pending.
+//! Within an order, messages go out in the order their events happened (event ids are UUIDv7,
+//! ordered by time), whatever order the consumers, which work concurrently, stored them in: a
+//! message waits while an earlier one of its order is still pending, and every message but the
+//! confirmation waits until the order itself is known (its `order.placed` stored, with the
+//! confirmation) — for at most `NOT_YET_FOR_SECS`.
 //!
 //! A crash after the mail server accepted a message but before the commit sends it again on the
 //! next attempt, with the same Message-ID (`<{id}@ordo>`), which mail systems use to drop
@@ -111,9 +114,12 @@ impl Sender {
              from notifications.messages m
              where m.status = 'pending' and m.next_attempt_at <= now()
                and not exists (select 1 from notifications.messages e
-                               where e.order_id = m.order_id and e.seq < m.seq and e.status = 'pending')
-             order by m.seq limit 1 for update skip locked",
+                               where e.order_id = m.order_id and e.event_id < m.event_id and e.status = 'pending')
+               and (m.kind = 'order_confirmation' or m.created_at < now() - make_interval(secs => $1)
+                    or exists (select 1 from notifications.orders o where o.order_id = m.order_id))
+             order by m.event_id limit 1 for update skip locked",
         )
+        .bind(NOT_YET_FOR_SECS)
         .fetch_optional(&mut *tx)
         .await?
         else {
