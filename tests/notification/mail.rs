@@ -17,7 +17,11 @@ impl Mailed {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::NotificationConfig)) -> Mailed {
-        let smtp = SmtpServer::start().await;
+        Self::start_on(SmtpServer::start().await, tweak).await
+    }
+
+    /// Sending to `smtp` (plain, unless `tweak` says otherwise).
+    pub async fn start_on(smtp: SmtpServer, tweak: impl FnOnce(&mut ordo_config::NotificationConfig)) -> Mailed {
         let shop = Shop::start().await;
         let mut cfg = service_config("notification", &shop.s.shop.db, &shop.s.shop.bus);
         let n = &mut cfg.notification;
@@ -25,7 +29,7 @@ impl Mailed {
         n.smtp.host = "127.0.0.1".into();
         n.smtp.port = smtp.port;
         n.smtp.security = "none".into();
-        n.smtp.timeout_secs = 5;
+        n.smtp.timeout_secs = 2;
         n.order_page_url = "https://shop.test/orders/{order_id}".into();
         n.backoff_initial_ms = 100;
         n.backoff_max_ms = 1000;

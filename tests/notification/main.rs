@@ -17,5 +17,7 @@ mod kit;
 
 mod mail;
 
+mod api;
 mod lifecycle;
 mod redelivery;
+mod transport;

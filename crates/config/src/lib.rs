@@ -238,6 +238,9 @@ pub struct SmtpConfig {
     /// Empty: no authentication.
     pub username: String,
     pub password: Secret<String>,
+    /// A PEM file of certificate authorities to trust for the server's certificate (a private
+    /// CA) besides the public ones; empty: the public ones only.
+    pub ca_file: String,
     pub timeout_secs: u64,
 }
 
@@ -375,6 +378,7 @@ impl ServiceConfig {
                     security: "starttls".into(),
                     username: String::new(),
                     password: Secret::new(String::new()),
+                    ca_file: String::new(),
                     timeout_secs: 30,
                 },
                 default_store_name: "ordo shop".into(),

@@ -79,17 +79,30 @@ pub struct SmtpServer {
     child: Option<Child>,
     pub port: u16,
     pub folder: PathBuf,
+    options: Vec<String>,
 }
 
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
+        Self::start_with(&[]).await
+    }
+
+    /// With the sink's options: `--tls` (STARTTLS required; trust `ca_file()`), `--auth`,
+    /// `user:password` (AUTH required).
+    pub async fn start_with(options: &[&str]) -> SmtpServer {
         let mut server = SmtpServer {
             child: None,
             port: free_port(),
             folder: std::env::temp_dir().join(format!("ordo-smtp-{}", uuid::Uuid::now_v7())),
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         server.resume().await;
         server
+    }
+
+    /// The PEM of the CA that issued the server's certificate (with `--tls`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.folder.join("ca.pem")
     }
 
     /// Stop accepting connections (the process ends).
@@ -109,6 +122,7 @@ impl SmtpServer {
             .arg(script)
             .args(["127.0.0.1", &self.port.to_string()])
             .arg(&self.folder)
+            .args(&self.options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

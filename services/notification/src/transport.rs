@@ -4,6 +4,7 @@
 
 use anyhow::{Context as _, bail};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use ordo_config::NotificationConfig;
 use std::path::PathBuf;
@@ -13,14 +14,15 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub enum Transport {
     Files(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// With the longest a whole conversation may take (lettre's timeout is per step).
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transport::Files(dir) => write!(f, "Files({})", dir.display()),
-            Transport::Smtp(_) => f.write_str("Smtp"),
+            Transport::Smtp(..) => f.write_str("Smtp"),
         }
     }
 }
@@ -35,17 +37,30 @@ impl Transport {
             }
             "smtp" => {
                 let s = &cfg.smtp;
-                let mut b = match s.security.as_str() {
-                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-                    "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+                let tls = || -> anyhow::Result<TlsParameters> {
+                    let mut b = TlsParameters::builder(s.host.clone());
+                    if !s.ca_file.is_empty() {
+                        let pem = std::fs::read(&s.ca_file)
+                            .with_context(|| format!("notification.smtp.ca_file {}", s.ca_file))?;
+                        b = b.add_root_certificate(Certificate::from_pem(&pem).context("notification.smtp.ca_file")?);
+                    }
+                    Ok(b.build()?)
+                };
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host);
+                b = match s.security.as_str() {
+                    "tls" => b.tls(Tls::Wrapper(tls()?)),
+                    "starttls" => b.tls(Tls::Required(tls()?)),
+                    "none" => b,
                     other => bail!("notification.smtp.security must be starttls, tls or none, not {other:?}"),
                 };
                 b = b.port(s.port).timeout(Some(Duration::from_secs(s.timeout_secs.max(1))));
                 if !s.username.is_empty() {
                     b = b.credentials(Credentials::new(s.username.clone(), s.password.expose().clone()));
                 }
-                Ok(Transport::Smtp(b.build()))
+                Ok(Transport::Smtp(
+                    b.build(),
+                    Duration::from_secs(s.timeout_secs.max(1) * 3),
+                ))
             }
             other => bail!("notification.transport must be file or smtp, not {other:?}"),
         }
@@ -65,7 +80,10 @@ impl Transport {
                     .await
                     .map_err(|e| format!("renaming to {}: {e}", path.display()))
             }
-            Transport::Smtp(smtp) => smtp.send(message.clone()).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp, limit) => match tokio::time::timeout(*limit, smtp.send(message.clone())).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+                Err(_) => Err(format!("the SMTP conversation took longer than {limit:?}")),
+            },
         }
     }
 }
