@@ -41,5 +41,8 @@ cat <<MSG
     It prints every request as the curl command that does the same; to replay them by hand:
     export CUSTOMER=\$($bin/ordo-demo token customer)   ADMIN=\$($bin/ordo-demo token admin)
     Then as an operator:  curl -s http://127.0.0.1:8080/admin/orders -H "Authorization: Bearer \$ADMIN"
+    The customer's e-mails (order confirmation, payment received with the download link, ...) are
+    written to .run/mail/, one .eml per message; the operator's list of them:
+    curl -s http://127.0.0.1:8083/admin/notifications -H "Authorization: Bearer \$ADMIN"
 MSG
 wait -n "${pids[@]}"
