@@ -135,6 +135,15 @@ impl ApiError {
         Self::build(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
     }
 
+    /// A database error at the HTTP edge: logged, an opaque 500 — or 503 `database_busy` when
+    /// no connection was free in time.
+    pub fn database(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => Self::unavailable("database_busy"),
+            other => Self::internal(other),
+        }
+    }
+
     pub fn with_pointer(mut self, pointer: &str) -> Self {
         self.0.source = Some(ErrorSource {
             pointer: Some(pointer.to_owned()),

@@ -2,9 +2,10 @@
 as NNNNNN.eml, numbered in arrival order (written aside, then renamed), after any already there,
 so a restarted server goes on numbering.
 
-Usage: smtp_sink.py HOST PORT FOLDER [--tls] [--auth USER:PASSWORD]
+Usage: smtp_sink.py HOST PORT FOLDER [--tls | --implicit-tls] [--auth USER:PASSWORD]
   --tls   require STARTTLS, with a certificate for 127.0.0.1 and localhost issued by a test CA
           made on first start (FOLDER/ca.pem is the CA to trust; kept across restarts)
+  --implicit-tls  TLS from the first byte (SMTPS, as on port 465), same certificate
   --auth  require AUTH (PLAIN or LOGIN, over TLS only when --tls) with these credentials
 """
 
@@ -104,9 +105,16 @@ if __name__ == "__main__":
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
         options.update(tls_context=context, require_starttls=True)
+    if "--implicit-tls" in rest:
+        cert, key = make_certs(folder)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        options.update(ssl_context=context)
     if "--auth" in rest:
         user, password = rest[rest.index("--auth") + 1].split(":", 1)
         options.update(authenticator=authenticator(user, password), auth_required=True,
+                       # with implicit TLS the whole connection is TLS, which aiosmtpd's
+                       # STARTTLS bookkeeping does not see: it would hide AUTH
                        auth_require_tls="--tls" in rest)
     # Messages are numbered into the folder; the certificates live there too (not .eml).
     controller = Controller(Sink(folder), hostname=host, port=port, **options)

@@ -3,7 +3,7 @@
 //! `DELETE /admin/assets/{key}` deletes — refused while a live grant points at the asset.
 //! A variant's `asset_key` names one of these keys.
 
-use crate::{AppState, db};
+use crate::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
@@ -28,15 +28,15 @@ fn key_of(raw: &str) -> Result<String, ApiError> {
 
 fn doc(row: &sqlx::postgres::PgRow) -> Result<serde_json::Value, ApiError> {
     let ts = |c: &str| -> Result<String, ApiError> {
-        let t: time::OffsetDateTime = row.try_get(c).map_err(db)?;
+        let t: time::OffsetDateTime = row.try_get(c).map_err(ApiError::database)?;
         t.format(&time::format_description::well_known::Rfc3339)
             .map_err(ApiError::internal)
     };
     Ok(
-        json!({"type": "assets", "id": row.try_get::<String, _>("key").map_err(db)?, "attributes": {
-            "size": row.try_get::<i64, _>("size").map_err(db)?,
-            "content_type": row.try_get::<String, _>("content_type").map_err(db)?,
-            "sha256": row.try_get::<String, _>("sha256").map_err(db)?,
+        json!({"type": "assets", "id": row.try_get::<String, _>("key").map_err(ApiError::database)?, "attributes": {
+            "size": row.try_get::<i64, _>("size").map_err(ApiError::database)?,
+            "content_type": row.try_get::<String, _>("content_type").map_err(ApiError::database)?,
+            "sha256": row.try_get::<String, _>("sha256").map_err(ApiError::database)?,
             "created_at": ts("created_at")?,
             "updated_at": ts("updated_at")?,
         }}),
@@ -103,7 +103,9 @@ pub async fn upload(
     }
     writer.finish().await.map_err(ApiError::internal)?;
     let sha = hex::encode(hasher.finalize());
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     let row = sqlx::query(
         "insert into delivery.assets (tenant_id, key, size, content_type, sha256) values ($1, $2, $3, $4, $5)
          on conflict (tenant_id, key) do update set size = excluded.size, content_type = excluded.content_type,
@@ -117,9 +119,9 @@ pub async fn upload(
     .bind(&sha)
     .fetch_one(&mut *tx)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let inserted: bool = row.try_get("inserted").map_err(db)?;
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
+    let inserted: bool = row.try_get("inserted").map_err(ApiError::database)?;
     tracing::info!(asset = %key, size, "asset stored");
     metrics::counter!("ordo_delivery_asset_bytes_uploaded_total").increment(size);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
@@ -143,7 +145,9 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let size = q.size.unwrap_or(100).clamp(1, 500) as i64;
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     let rows = sqlx::query(
         "select key, size, content_type, sha256, created_at, updated_at from delivery.assets
          where ($1::text is null or key > $1) order by key limit $2",
@@ -152,8 +156,8 @@ pub async fn list(
     .bind(size + 1)
     .fetch_all(&mut *tx)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
     let more = rows.len() as i64 > size;
     let data = rows
         .iter()
@@ -179,13 +183,15 @@ pub async fn delete(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_of(&key)?;
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     let in_use: i64 =
         sqlx::query_scalar("select count(*) from delivery.grants where asset_key = $1 and revoked_at is null")
             .bind(&key)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::database)?;
     if in_use > 0 {
         return Err(ApiError::conflict(
             "asset_in_use",
@@ -196,11 +202,11 @@ pub async fn delete(
         .bind(&key)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(ApiError::database)?;
     if gone.rows_affected() == 0 {
         return Err(ApiError::not_found("asset", &key));
     }
-    tx.commit().await.map_err(db)?;
+    tx.commit().await.map_err(ApiError::database)?;
     // The row is gone first: a failure here leaves an orphaned object, never a dangling row.
     if let Err(e) = state
         .store

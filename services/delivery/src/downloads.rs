@@ -27,8 +27,8 @@
 //! The token never reaches a log or a trace: the request span records a redacted path (see
 //! `ordo_http`), and nothing here logs it.
 
+use crate::AppState;
 use crate::links::hash;
-use crate::{AppState, db};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -194,20 +194,20 @@ pub async fn download(
     drop(token);
     // The one cross-tenant read: which tenant's token is this (row-level security lets the
     // `system` actor read token_tenants, nothing else)?
-    let mut lookup = ordo_db::begin_system(&state.pool).await.map_err(db)?;
+    let mut lookup = ordo_db::begin_system(&state.pool).await.map_err(ApiError::database)?;
     let tenant: Option<Uuid> = sqlx::query_scalar("select tenant_id from delivery.token_tenants where token_hash = $1")
         .bind(&digest[..])
         .fetch_optional(&mut *lookup)
         .await
-        .map_err(db)?;
-    lookup.commit().await.map_err(db)?;
+        .map_err(ApiError::database)?;
+    lookup.commit().await.map_err(ApiError::database)?;
     let Some(tenant) = tenant else {
         return Err(forbidden("token_unknown", "this download link is not valid"));
     };
     let cfg = &state.config;
     let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant))
         .await
-        .map_err(db)?;
+        .map_err(ApiError::database)?;
     let row = sqlx::query(
         "select g.id as grant_id, g.asset_key, g.revoked_at is not null as revoked,
                 t.expires_at <= now() as expired, g.downloads_used, g.max_downloads, t.run_number,
@@ -222,28 +222,28 @@ pub async fn download(
     .bind(cfg.resume_window_secs as f64)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(db)?;
+    .map_err(ApiError::database)?;
     let Some(row) = row else {
         return Err(forbidden("token_unknown", "this download link is not valid"));
     };
-    if row.try_get::<bool, _>("revoked").map_err(db)? {
+    if row.try_get::<bool, _>("revoked").map_err(ApiError::database)? {
         return Err(forbidden(
             "token_revoked",
             "this download was revoked (the order was refunded or canceled)",
         ));
     }
-    if row.try_get::<bool, _>("expired").map_err(db)? {
+    if row.try_get::<bool, _>("expired").map_err(ApiError::database)? {
         return Err(forbidden(
             "token_expired",
             "this download link has expired; ask for a new one",
         ));
     }
-    let asset_key: String = row.try_get("asset_key").map_err(db)?;
+    let asset_key: String = row.try_get("asset_key").map_err(ApiError::database)?;
     let asset = sqlx::query("select size, content_type from delivery.assets where key = $1")
         .bind(&asset_key)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(ApiError::database)?;
     let Some(asset) = asset else {
         tracing::error!(asset = %asset_key, %tenant, "a granted asset is missing");
         return Err(refuse(
@@ -252,8 +252,8 @@ pub async fn download(
             "the file is not available right now; no download was counted",
         ));
     };
-    let size = asset.try_get::<i64, _>("size").map_err(db)?.max(0) as u64;
-    let content_type: String = asset.try_get("content_type").map_err(db)?;
+    let size = asset.try_get::<i64, _>("size").map_err(ApiError::database)?.max(0) as u64;
+    let content_type: String = asset.try_get("content_type").map_err(ApiError::database)?;
     let range_header = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
     let wanted = parse_range(range_header, size, cfg.max_ranges as usize);
     let ranges = match &wanted {
@@ -275,30 +275,30 @@ pub async fn download(
                 coalesce((select sum(upper(r) - lower(r)) from unnest(
                     ($2::text::int8multirange + $3::text::int8multirange) * $4::text::int8multirange) r), 0)::int8",
     )
-    .bind(row.try_get::<String, _>("run_done").map_err(db)?)
-    .bind(row.try_get::<String, _>("run_partial").map_err(db)?)
-    .bind(row.try_get::<String, _>("run_claimed").map_err(db)?)
+    .bind(row.try_get::<String, _>("run_done").map_err(ApiError::database)?)
+    .bind(row.try_get::<String, _>("run_partial").map_err(ApiError::database)?)
+    .bind(row.try_get::<String, _>("run_claimed").map_err(ApiError::database)?)
     .bind(multirange(&ranges))
     .fetch_one(&mut *tx)
     .await
-    .map_err(db)?;
-    let idle: bool = row.try_get("idle").map_err(db)?;
-    let mut run_number: i32 = row.try_get("run_number").map_err(db)?;
+    .map_err(ApiError::database)?;
+    let idle: bool = row.try_get("idle").map_err(ApiError::database)?;
+    let mut run_number: i32 = row.try_get("run_number").map_err(ApiError::database)?;
     if idle || again_done || again_sent as u64 > resume_slack(size) {
-        let used: i32 = row.try_get("downloads_used").map_err(db)?;
-        let max: i32 = row.try_get("max_downloads").map_err(db)?;
+        let used: i32 = row.try_get("downloads_used").map_err(ApiError::database)?;
+        let max: i32 = row.try_get("max_downloads").map_err(ApiError::database)?;
         if used >= max {
             return Err(forbidden(
                 "download_limit_reached",
                 &format!("this file may be downloaded {max} times; that many downloads were made"),
             ));
         }
-        let grant: Uuid = row.try_get("grant_id").map_err(db)?;
+        let grant: Uuid = row.try_get("grant_id").map_err(ApiError::database)?;
         sqlx::query("update delivery.grants set downloads_used = downloads_used + 1 where id = $1")
             .bind(grant)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::database)?;
         run_number += 1;
         sqlx::query(
             "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_claimed = '{}',
@@ -309,7 +309,7 @@ pub async fn download(
         .bind(run_number)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(ApiError::database)?;
         metrics::counter!("ordo_delivery_downloads_total").increment(1);
     }
     let ranges = if size == 0 { vec![] } else { ranges };
@@ -322,8 +322,8 @@ pub async fn download(
     .bind(multirange(&ranges))
     .execute(&mut *tx)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
 
     let mut run = Run {
         pool: state.pool.clone(),

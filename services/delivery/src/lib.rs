@@ -42,14 +42,6 @@ pub struct AppState {
     pub config: DeliveryConfig,
 }
 
-/// Database errors at the HTTP edge: logged, opaque 500 (503 for a pool timeout).
-pub(crate) fn db(e: sqlx::Error) -> ordo_http::ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut => ordo_http::ApiError::unavailable("database_busy"),
-        other => ordo_http::ApiError::internal(other),
-    }
-}
-
 /// Serve an RPC subject until the connection closes, logging why it stopped.
 fn serve_rpc<Req, Rep, F, Fut>(platform: &Platform, subject: &'static str, handler: F) -> tokio::task::JoinHandle<()>
 where

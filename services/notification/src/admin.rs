@@ -16,13 +16,6 @@ fn scope(admin: &AdminOnly) -> Scope {
     Scope::new(admin.0.tenant_id, Some(admin.0.subject.clone()), Role::Admin)
 }
 
-pub(crate) fn db(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut => ApiError::unavailable("database_busy"),
-        other => ApiError::internal(other),
-    }
-}
-
 fn ts(t: Option<time::OffsetDateTime>) -> serde_json::Value {
     t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .map_or(serde_json::Value::Null, serde_json::Value::String)
@@ -54,7 +47,9 @@ pub async fn list(
         ));
     }
     let size = i64::from(q.size.unwrap_or(50).clamp(1, 200));
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     let rows = sqlx::query(
         "select id, seq, kind, order_id, recipient, status, attempts, last_error, subject, created_at, sent_at,
                 next_attempt_at
@@ -69,25 +64,25 @@ pub async fn list(
     .bind(size + 1)
     .fetch_all(&mut *tx)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
     let more = rows.len() as i64 > size;
     let mut data = Vec::new();
     let mut last = None;
     for r in rows.iter().take(size as usize) {
-        last = Some(r.try_get::<i64, _>("seq").map_err(db)?);
-        let pending = r.try_get::<String, _>("status").map_err(db)? == "pending";
-        data.push(json!({"type": "notifications", "id": r.try_get::<Uuid, _>("id").map_err(db)?, "attributes": {
-            "kind": r.try_get::<String, _>("kind").map_err(db)?,
-            "order_id": r.try_get::<Uuid, _>("order_id").map_err(db)?,
-            "recipient": r.try_get::<String, _>("recipient").map_err(db)?,
-            "status": r.try_get::<String, _>("status").map_err(db)?,
-            "attempts": r.try_get::<i32, _>("attempts").map_err(db)?,
-            "last_error": r.try_get::<Option<String>, _>("last_error").map_err(db)?,
-            "subject": r.try_get::<Option<String>, _>("subject").map_err(db)?,
-            "created_at": ts(r.try_get("created_at").map_err(db)?),
-            "sent_at": ts(r.try_get("sent_at").map_err(db)?),
-            "next_attempt_at": if pending { ts(r.try_get("next_attempt_at").map_err(db)?) } else { serde_json::Value::Null },
+        last = Some(r.try_get::<i64, _>("seq").map_err(ApiError::database)?);
+        let pending = r.try_get::<String, _>("status").map_err(ApiError::database)? == "pending";
+        data.push(json!({"type": "notifications", "id": r.try_get::<Uuid, _>("id").map_err(ApiError::database)?, "attributes": {
+            "kind": r.try_get::<String, _>("kind").map_err(ApiError::database)?,
+            "order_id": r.try_get::<Uuid, _>("order_id").map_err(ApiError::database)?,
+            "recipient": r.try_get::<String, _>("recipient").map_err(ApiError::database)?,
+            "status": r.try_get::<String, _>("status").map_err(ApiError::database)?,
+            "attempts": r.try_get::<i32, _>("attempts").map_err(ApiError::database)?,
+            "last_error": r.try_get::<Option<String>, _>("last_error").map_err(ApiError::database)?,
+            "subject": r.try_get::<Option<String>, _>("subject").map_err(ApiError::database)?,
+            "created_at": ts(r.try_get("created_at").map_err(ApiError::database)?),
+            "sent_at": ts(r.try_get("sent_at").map_err(ApiError::database)?),
+            "next_attempt_at": if pending { ts(r.try_get("next_attempt_at").map_err(ApiError::database)?) } else { serde_json::Value::Null },
         }}));
     }
     let next = match (more, last) {
@@ -105,19 +100,21 @@ fn settings_doc(store_name: &str, sender: &str, order_page_url: &str, custom: bo
 }
 
 pub async fn get_settings(state: web::Data<AppState>, admin: AdminOnly) -> Result<HttpResponse, ApiError> {
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     let row = sqlx::query("select store_name, sender, order_page_url from notifications.settings")
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+        .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
     let cfg = &state.config;
     let doc = match row {
         Some(r) => settings_doc(
-            &r.try_get::<String, _>("store_name").map_err(db)?,
-            &r.try_get::<String, _>("sender").map_err(db)?,
+            &r.try_get::<String, _>("store_name").map_err(ApiError::database)?,
+            &r.try_get::<String, _>("sender").map_err(ApiError::database)?,
             &r.try_get::<Option<String>, _>("order_page_url")
-                .map_err(db)?
+                .map_err(ApiError::database)?
                 .unwrap_or_else(|| cfg.order_page_url.clone()),
             true,
         ),
@@ -169,7 +166,9 @@ pub async fn put_settings(
             Some("/data/attributes/order_page_url"),
         ));
     }
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await.map_err(db)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
     sqlx::query(
         "insert into notifications.settings (tenant_id, store_name, sender, order_page_url) values ($1, $2, $3, $4)
          on conflict (tenant_id) do update set store_name = excluded.store_name, sender = excluded.sender,
@@ -181,8 +180,8 @@ pub async fn put_settings(
     .bind(url)
     .execute(&mut *tx)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
     let shown = url.map_or_else(|| state.config.order_page_url.clone(), str::to_owned);
     Ok(HttpResponse::Ok()
         .content_type(ordo_http::JSON_API)

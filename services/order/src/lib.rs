@@ -68,10 +68,7 @@ impl AppState {
 
 /// Database errors at the HTTP edge: logged, opaque 500 (503 for a pool timeout).
 pub fn db_err(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut => ApiError::unavailable("database_busy"),
-        other => ApiError::internal(other),
-    }
+    ApiError::database(e)
 }
 
 /// Declares every route once: registers them, and lists them in [`ROUTES`] (method, path) so
