@@ -22,6 +22,8 @@ pub const REGION_NAME: &str = "Demo EU";
 pub const PRODUCT_TITLE: &str = "Ordo Demo Zine";
 pub const DIGITAL_SKU: &str = "DEMO-ZINE-PDF";
 pub const PHYSICAL_SKU: &str = "DEMO-ZINE-PRINT";
+/// The object the digital variant delivers (uploaded by `seed` when the delivery service is given).
+pub const ASSET_KEY: &str = "demo/zine.pdf";
 
 /// A development token for `sub` acting as `role` (`customer` or `admin`) in `tenant`, valid
 /// for `ttl`, signed with the configured HS secret.
@@ -64,6 +66,9 @@ pub struct Demo {
     pub customer_token: String,
     /// Print each step (the binary) or stay quiet (tests).
     pub verbose: bool,
+    /// The delivery service, e.g. `http://127.0.0.1:8082`: when set, seeding also uploads the
+    /// PDF the digital variant delivers.
+    pub delivery_url: Option<String>,
     http: reqwest::Client,
 }
 
@@ -120,6 +125,7 @@ impl Demo {
             admin_token,
             customer_token,
             verbose: false,
+            delivery_url: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
                 .pool_max_idle_per_host(0)
@@ -227,6 +233,9 @@ impl Demo {
     /// The demo shop, created through the admin API unless it exists. The product is created
     /// last, so its presence means the whole shop is there.
     pub async fn seed(&self) -> anyhow::Result<Seeded> {
+        if let Some(delivery) = &self.delivery_url {
+            self.upload_zine(delivery).await?;
+        }
         let products = self.expect(self.admin("GET", "/admin/products", None), 200).await?;
         let regions = self.expect(self.admin("GET", "/admin/regions", None), 200).await?;
         let region = find(&regions["data"], |r| r["attributes"]["name"] == REGION_NAME)
@@ -273,7 +282,7 @@ impl Demo {
                     "/admin/products",
                     Some(json!({"data": {"type": "products", "attributes": {
                         "title": PRODUCT_TITLE, "variants": [
-                        {"sku": DIGITAL_SKU, "title": "PDF", "kind": "digital", "asset_key": "demo/zine.pdf",
+                        {"sku": DIGITAL_SKU, "title": "PDF", "kind": "digital", "asset_key": ASSET_KEY,
                          "prices": [{"currency": "EUR", "amount": 1299}]},
                         {"sku": PHYSICAL_SKU, "title": "Print", "kind": "physical", "inventory": 100,
                          "prices": [{"currency": "EUR", "amount": 2500}]}]}}})),
@@ -415,7 +424,11 @@ impl Demo {
                 self.say(&format!("    → {now}"));
                 last = now;
             }
-            if a["status"] == "paid" {
+            // Paid; with the delivery service running it may already be fulfilled (the PDF's
+            // download grant) by the time we look.
+            if a["payment_status"] == "captured"
+                && matches!(a["status"].as_str(), Some("paid" | "fulfilled" | "delivered"))
+            {
                 return Ok(Bought {
                     order_id,
                     number,
@@ -427,6 +440,84 @@ impl Demo {
                 bail!("order {order_id} did not become paid within {wait:?}: {doc}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A one-page PDF: the file the demo zine's digital variant delivers.
+pub fn zine_pdf() -> Vec<u8> {
+    let text = "BT /F1 24 Tf 72 720 Td (Ordo Demo Zine - thank you for testing ordo) Tj ET";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut pdf = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.push_str(&format!("{} 0 obj\n{o}\nendobj\n", i + 1));
+    }
+    let xref = pdf.len();
+    pdf.push_str(&format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1));
+    for off in offsets {
+        pdf.push_str(&format!("{off:010} 00000 n \n"));
+    }
+    pdf.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    pdf.into_bytes()
+}
+
+impl Demo {
+    /// Upload the zine's PDF to the delivery service unless it is there.
+    async fn upload_zine(&self, delivery: &str) -> anyhow::Result<()> {
+        let base = delivery.trim_end_matches('/');
+        let list: Value = self
+            .http
+            .get(format!("{base}/admin/assets"))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        if find(&list["data"], |a| a["id"] == ASSET_KEY).is_some() {
+            return Ok(());
+        }
+        self.http
+            .put(format!("{base}/admin/assets/{ASSET_KEY}"))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", "application/pdf")
+            .body(zine_pdf())
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// The order's first download link, as the customer asks for it (waits until the delivery
+    /// service has granted the download).
+    pub async fn download_link(&self, order_id: &str, wait: Duration) -> anyhow::Result<String> {
+        self.say("[+] Ask for the PDF's download link (the order service asks the delivery service)");
+        let deadline = Instant::now() + wait;
+        let mut first = true;
+        loop {
+            let mut step = self.customer("GET", &format!("/store/orders/{order_id}/download-links"), None);
+            step.show = std::mem::take(&mut first);
+            if let Ok(doc) = self.expect(step, 200).await
+                && let Some(url) = doc["data"][0]["attributes"]["url"].as_str()
+            {
+                return Ok(url.to_owned());
+            }
+            if Instant::now() >= deadline {
+                bail!("no download link for order {order_id} within {wait:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

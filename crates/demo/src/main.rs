@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ordo-demo seed                      wait for the services, create the demo shop unless it exists
-//! ordo-demo buy [email]               buy the digital product until the order is paid, shown as curl
+//! ordo-demo buy [email]               buy the digital product until the order is paid, shown as curl,
+//!                                     then print its download link
 //! ordo-demo token customer [subject]  print a development token (12 h) for your own curl calls
 //! ordo-demo token admin
 //! ```
@@ -43,9 +44,13 @@ async fn main() -> anyhow::Result<()> {
             if cmd == "seed" {
                 let payment_url =
                     std::env::var("ORDO_DEMO_PAYMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
+                let delivery_url =
+                    std::env::var("ORDO_DEMO_DELIVERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8082".into());
+                demo.delivery_url = Some(delivery_url.clone());
                 let ready = [
                     format!("{order_url}/health/ready"),
                     format!("{payment_url}/health/ready"),
+                    format!("{delivery_url}/health/ready"),
                     format!("{stripe_url}/_emulator/webhooks/stats"),
                 ];
                 demo.wait_ready(&ready, Duration::from_secs(60)).await?;
@@ -63,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
                     "==> order #{} ({}) is paid: PaymentIntent {}",
                     b.number, b.order_id, b.payment_intent_id
                 );
+                let url = demo.download_link(&b.order_id, Duration::from_secs(30)).await?;
+                println!("==> the PDF: curl -OJ '{url}'   (the first complete download makes the order delivered)");
+                println!("==> the customer's e-mails (confirmation, payment received with a link): .run/mail/*.eml");
             }
         }
         _ => bail!("{USAGE}"),
