@@ -169,6 +169,10 @@ async fn every_step_of_an_order_reaches_the_customer_in_order_with_the_right_con
     assert_eq!((code, body == file), (200, true));
     assert!(received.contains("We will tell you when your parcel ships."));
     assert!(
+        received.contains(", 5 downloads)"),
+        "the delivery service's allowance: {received}"
+    );
+    assert!(
         mine[3].text.contains("has shipped with DHL") && mine[3].text.contains("Tracking number: 00340434161094042557")
     );
     assert!(

@@ -24,7 +24,8 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Intake {
-    /// What links promise in the payment-received message (the delivery service's settings).
+    /// What links promise in the payment-received message until the delivery service says
+    /// (the links it issues carry their expiry and remaining downloads).
     pub link_ttl_secs: u64,
     pub max_downloads: u32,
     /// Deliveries of a `payment.failed` without a known order before it is taken for a failure

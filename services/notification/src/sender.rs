@@ -163,7 +163,7 @@ impl Sender {
                 )
                 .bind(id)
                 .bind(&why)
-                .bind(self.cfg.backoff_initial_ms.min(1000) as f64 / 1000.0)
+                .bind(self.cfg.backoff_initial_ms.clamp(50, 1000) as f64 / 1000.0)
                 .execute(&mut *tx)
                 .await?;
                 tracing::debug!(message = %id, %kind, %why, "not ready to send; asked again shortly");
@@ -301,6 +301,7 @@ impl Sender {
         }
         let titles = data["lines"].as_array().cloned().unwrap_or_default();
         let mut expire = None;
+        let mut uses = None;
         let links = reply
             .links
             .iter()
@@ -309,6 +310,7 @@ impl Sender {
                 if let Some(t) = &l.expires_at {
                     expire = Some(t.seconds);
                 }
+                uses = Some(l.remaining_downloads);
                 let title = titles
                     .iter()
                     .find(|t| t["line_id"] == l.line_id.as_str())
@@ -321,6 +323,9 @@ impl Sender {
                 }
             })
             .collect();
+        if let Some(n) = uses {
+            data["links_uses"] = serde_json::json!(n);
+        }
         if let Some(secs) = expire
             && let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs)
         {
