@@ -57,6 +57,51 @@ impl Platform {
         tokio::spawn(relay.run())
     }
 
+    /// Start the durable consumer `name` of `context`'s stream for the events matching `filter`,
+    /// deduplicated in `schema`'s inbox and handled by `handler` (retries, dead letters: see
+    /// `ordo_bus::consumer`).
+    pub fn spawn_consumer<H: ordo_bus::consumer::Handler>(
+        &self,
+        name: &str,
+        context: ordo_events::Context,
+        filter: &str,
+        schema: &str,
+        handler: H,
+    ) -> JoinHandle<()> {
+        let spec = ordo_bus::consumer::ConsumerSpec {
+            name: name.into(),
+            context,
+            filter: filter.into(),
+            schema: schema.into(),
+        };
+        let consumer = ordo_bus::consumer::Consumer::new(
+            spec,
+            self.config.consumer.clone(),
+            self.pool.clone(),
+            self.bus.clone(),
+            handler,
+        );
+        tokio::spawn(consumer.run())
+    }
+
+    /// Answer the request/reply `subject` with `handler` (the service's replicas share the
+    /// requests) until the connection closes, logging why it stopped.
+    pub fn spawn_rpc<Req, Rep, F, Fut>(&self, subject: &'static str, handler: F) -> JoinHandle<()>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Rep> + Send + 'static,
+    {
+        let bus = self.bus.clone();
+        let group = self.config.service.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ordo_bus::rpc::serve(bus, subject, &group, handler).await {
+                tracing::error!(error = %e, subject, "RPC stopped");
+            }
+        })
+    }
+
     /// Bind the configured address and serve `routes` plus the shared endpoints.
     pub fn serve<F>(&self, routes: F) -> anyhow::Result<Running>
     where

@@ -20,12 +20,10 @@ pub mod shipments;
 pub mod storage;
 
 use actix_web::{HttpResponse, web};
-use ordo_bus::consumer::{Consumer, ConsumerSpec};
 use ordo_config::DeliveryConfig;
 use ordo_events::Context;
 use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
 use sqlx::PgPool;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,22 +40,6 @@ pub struct AppState {
     pub config: DeliveryConfig,
 }
 
-/// Serve an RPC subject until the connection closes, logging why it stopped.
-fn serve_rpc<Req, Rep, F, Fut>(platform: &Platform, subject: &'static str, handler: F) -> tokio::task::JoinHandle<()>
-where
-    Req: prost::Message + Default + Send + 'static,
-    Rep: prost::Message + Send + 'static,
-    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Rep> + Send + 'static,
-{
-    let bus = platform.bus.clone();
-    tokio::spawn(async move {
-        if let Err(e) = ordo_bus::rpc::serve(bus, subject, SERVICE, handler).await {
-            tracing::error!(error = %e, subject, "RPC stopped");
-        }
-    })
-}
-
 /// Build and start the service (the function `main` and the tests both call).
 pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
     let platform = Platform::connect(config).await?;
@@ -68,39 +50,33 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         config: cfg.delivery.clone(),
     });
     let mut tasks = vec![platform.spawn_relay(SCHEMA)];
-    let consumer = Consumer::new(
-        ConsumerSpec {
-            name: "delivery_order_events".into(),
-            context: Context::Order,
-            filter: "ordo.order.v1.>".into(),
-            schema: SCHEMA.into(),
-        },
-        cfg.consumer.clone(),
-        platform.pool.clone(),
-        platform.bus.clone(),
+    tasks.push(platform.spawn_consumer(
+        "delivery_order_events",
+        Context::Order,
+        "ordo.order.v1.>",
+        SCHEMA,
         order_events::OrderEvents {
             max_downloads: cfg.delivery.max_downloads,
         },
+    ));
+    let s = state.clone();
+    tasks.push(
+        platform.spawn_rpc(ordo_events::rpc::DELIVERY_DOWNLOAD_LINKS, move |req| {
+            links::download_links(s.clone(), req)
+        }),
     );
-    tasks.push(tokio::spawn(consumer.run()));
     let s = state.clone();
-    tasks.push(serve_rpc(
-        &platform,
-        ordo_events::rpc::DELIVERY_DOWNLOAD_LINKS,
-        move |req| links::download_links(s.clone(), req),
-    ));
+    tasks.push(
+        platform.spawn_rpc(ordo_events::rpc::DELIVERY_CREATE_SHIPMENT, move |req| {
+            shipments::create(s.clone(), req)
+        }),
+    );
     let s = state.clone();
-    tasks.push(serve_rpc(
-        &platform,
-        ordo_events::rpc::DELIVERY_CREATE_SHIPMENT,
-        move |req| shipments::create(s.clone(), req),
-    ));
-    let s = state.clone();
-    tasks.push(serve_rpc(
-        &platform,
-        ordo_events::rpc::DELIVERY_MARK_SHIPMENT_DELIVERED,
-        move |req| shipments::mark_delivered(s.clone(), req),
-    ));
+    tasks.push(
+        platform.spawn_rpc(ordo_events::rpc::DELIVERY_MARK_SHIPMENT_DELIVERED, move |req| {
+            shipments::mark_delivered(s.clone(), req)
+        }),
+    );
     tasks.push(tokio::spawn(purge::run(
         platform.pool.clone(),
         Duration::from_secs(cfg.delivery.purge_expired_after_secs),

@@ -18,7 +18,6 @@ pub mod sender;
 pub mod transport;
 
 use actix_web::{HttpResponse, web};
-use ordo_bus::consumer::{Consumer, ConsumerSpec};
 use ordo_config::NotificationConfig;
 use ordo_events::Context;
 use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
@@ -65,19 +64,7 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
             "ordo.delivery.v1.shipment_created",
         ),
     ] {
-        let consumer = Consumer::new(
-            ConsumerSpec {
-                name: name.into(),
-                context,
-                filter: filter.into(),
-                schema: SCHEMA.into(),
-            },
-            cfg.consumer.clone(),
-            platform.pool.clone(),
-            platform.bus.clone(),
-            intake.clone(),
-        );
-        tasks.push(tokio::spawn(consumer.run()));
+        tasks.push(platform.spawn_consumer(name, context, filter, SCHEMA, intake.clone()));
     }
     let sender = sender::Sender {
         pool: platform.pool.clone(),

@@ -30,7 +30,6 @@ pub mod sweeper;
 pub mod transitions;
 
 use actix_web::web;
-use ordo_bus::consumer::{Consumer, ConsumerSpec};
 use ordo_events::Context;
 use ordo_http::ApiError;
 use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
@@ -127,22 +126,10 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         ("order_payment_events", Context::Payment, "ordo.payment.v1.>"),
         ("order_delivery_events", Context::Delivery, "ordo.delivery.v1.>"),
     ] {
-        let spec = ConsumerSpec {
-            name: name.into(),
-            context,
-            filter: filter.into(),
-            schema: SCHEMA.into(),
+        let handler = events::OrderEvents {
+            cart_idle_secs: cfg.checkout.cart_idle_secs,
         };
-        let consumer = Consumer::new(
-            spec,
-            cfg.consumer.clone(),
-            platform.pool.clone(),
-            platform.bus.clone(),
-            events::OrderEvents {
-                cart_idle_secs: cfg.checkout.cart_idle_secs,
-            },
-        );
-        tasks.push(tokio::spawn(consumer.run()));
+        tasks.push(platform.spawn_consumer(name, context, filter, SCHEMA, handler));
     }
     tasks.push(tokio::spawn(sweeper::run(
         platform.pool.clone(),

@@ -21,7 +21,6 @@ pub mod stripe_events;
 pub mod webhook;
 
 use actix_web::{HttpResponse, web};
-use ordo_bus::consumer::{Consumer, ConsumerSpec};
 use ordo_config::StripeConfig;
 use ordo_events::Context;
 use ordo_runtime::{Platform, Running, ordo_config::ServiceConfig};
@@ -81,30 +80,19 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         doubts: Notify::new(),
     });
     let mut tasks = vec![platform.spawn_relay(SCHEMA)];
-    let consumer = Consumer::new(
-        ConsumerSpec {
-            name: "payment_order_events".into(),
-            context: Context::Order,
-            filter: "ordo.order.v1.>".into(),
-            schema: SCHEMA.into(),
-        },
-        cfg.consumer.clone(),
-        platform.pool.clone(),
-        platform.bus.clone(),
+    tasks.push(platform.spawn_consumer(
+        "payment_order_events",
+        Context::Order,
+        "ordo.order.v1.>",
+        SCHEMA,
         order_events::OrderEvents(state.clone()),
-    );
-    tasks.push(tokio::spawn(consumer.run()));
+    ));
     let rpc_state = state.clone();
-    let bus = platform.bus.clone();
-    tasks.push(tokio::spawn(async move {
-        let served = ordo_bus::rpc::serve(bus, ordo_events::rpc::PAYMENT_CREATE_SESSION, "payment", move |req| {
+    tasks.push(
+        platform.spawn_rpc(ordo_events::rpc::PAYMENT_CREATE_SESSION, move |req| {
             sessions::create_session(rpc_state.clone(), req)
-        })
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "payment session RPC stopped");
-        }
-    }));
+        }),
+    );
     tasks.push(tokio::spawn(reconcile::run(state.clone())));
     let data = web::Data::from(state);
     let running = platform.serve(move |routes| {
