@@ -130,6 +130,7 @@ events! {
     Order::OrderCanceled => "ordo.order.v1.canceled",
     Order::OrderRefunded => "ordo.order.v1.refunded",
     Order::OrderRefundRequested => "ordo.order.v1.refund_requested",
+    Order::OrderPaymentRejected => "ordo.order.v1.payment_rejected",
     Payment::PaymentSessionCreated => "ordo.payment.v1.session_created",
     Payment::PaymentProcessing => "ordo.payment.v1.processing",
     Payment::PaymentSucceeded => "ordo.payment.v1.succeeded",

@@ -11,6 +11,7 @@ mod harness;
 
 mod demo;
 mod flows;
+mod money;
 mod refunds;
 mod resilience;
 mod signatures;

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | (none) | pending | cart completed ([`Order::place`]) |
 //! | pending | processing | payment processing / authorized |
-//! | pending, processing | paid | payment succeeded for the full amount |
+//! | pending, processing | paid | payment succeeded for exactly the order total |
+//! | pending, processing | canceled | payment succeeded for another amount or currency (refunded in full) |
 //! | processing | pending | payment failed (attempt recorded; the customer may retry) |
 //! | pending, processing | canceled | customer or operator cancels, or the unpaid order expires |
 //! | paid | fulfilled | all lines fulfilled |
@@ -392,6 +393,18 @@ impl Order {
                 self.payment_status = PaymentStatus::Authorized;
                 Ok(vec![])
             }
+            (S::Pending | S::Processing, Trigger::PaymentSucceeded { amount }) if amount != self.total => {
+                // A payment for another amount or currency can never pay this order: cancel it
+                // (stock back) and give all of it back. The money is not lost: `order.canceled`
+                // (reason payment_mismatch) makes the payment service refund a succeeded payment.
+                if amount.currency() == self.total.currency() {
+                    self.captured = Some(amount);
+                }
+                self.status = S::Canceled;
+                self.payment_status = PaymentStatus::Captured;
+                self.fulfillment_status = FulfillmentStatus::Canceled;
+                Ok(vec![Effect::ReleaseInventory])
+            }
             (S::Pending | S::Processing, Trigger::PaymentSucceeded { amount }) => {
                 self.check_covers(amount)?;
                 self.status = S::Paid;
@@ -437,6 +450,16 @@ impl Order {
                 if self.lines.iter().all(|l| l.delivered) {
                     self.status = S::Delivered;
                 }
+                Ok(vec![])
+            }
+            (S::Canceled, Trigger::Refunded { amount })
+                if self.captured.is_none()
+                    && self.payment_status == PaymentStatus::Captured
+                    && amount.currency() != self.total.currency() =>
+            {
+                // The refund of a payment in another currency than the order's (kept out of the
+                // order's amounts, which are in its own currency).
+                self.payment_status = PaymentStatus::Refunded;
                 Ok(vec![])
             }
             (S::Paid | S::Fulfilled | S::Delivered | S::Canceled, Trigger::Refunded { amount }) => {

@@ -13,7 +13,7 @@ use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent, UpdatePaymentIntent,
 };
-use stripe_core::refund::CreateRefund;
+use stripe_core::refund::{CreateRefund, ListRefund, RetrieveRefund};
 use stripe_types::Currency;
 
 /// Where Stripe is and how to reach it.
@@ -51,7 +51,20 @@ pub struct Intent {
 pub struct Refund {
     pub id: String,
     pub amount: i64,
+    /// pending, requires_action, succeeded, failed, canceled.
     pub status: String,
+    pub payment_intent: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+fn refund(r: stripe_core::Refund) -> Refund {
+    Refund {
+        id: r.id.as_str().to_owned(),
+        amount: r.amount,
+        status: r.status.unwrap_or_default(),
+        payment_intent: r.payment_intent.map(|p| p.id().as_str().to_owned()),
+        metadata: r.metadata.unwrap_or_default(),
+    }
 }
 
 /// What can go wrong talking to Stripe.
@@ -250,10 +263,32 @@ impl Stripe {
             req.customize().request_strategy(strategy.clone()).send(&self.client)
         })
         .await
-        .map(|r| Refund {
-            id: r.id.as_str().to_owned(),
-            amount: r.amount,
-            status: r.status.unwrap_or_default(),
-        })
+        .map(refund)
+    }
+
+    pub async fn retrieve_refund(&self, id: &str) -> Result<Refund, CallError> {
+        let req = RetrieveRefund::new(id);
+        self.retrying("retrieve_refund", || req.send(&self.client))
+            .await
+            .map(refund)
+    }
+
+    /// Every refund of a PaymentIntent (all pages), newest first.
+    pub async fn list_refunds(&self, payment_intent: &str) -> Result<Vec<Refund>, CallError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = ListRefund::new().payment_intent(payment_intent).limit(100);
+            if let Some(a) = &after {
+                req = req.starting_after(a.as_str());
+            }
+            let page = self.retrying("list_refunds", || req.send(&self.client)).await?;
+            let more = page.has_more;
+            out.extend(page.data.into_iter().map(refund));
+            match (more, out.last()) {
+                (true, Some(last)) => after = Some(last.id.clone()),
+                _ => return Ok(out),
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@
 //!   payment methods (`pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined with
 //!   `card_declined`, `capture_method=manual` leaves `requires_capture`) and one of the
 //!   emulator's own, `pm_async_processing`, which stays `processing` until settled.
-//! * Refunds — create (full, partial, repeated, never beyond the captured amount) and retrieve.
+//! * Refunds — create (full, partial, repeated, never beyond the captured amount), retrieve, list.
 //! * Events — list and retrieve; every state change above records one, as Stripe does.
 //! * Webhook endpoints (`POST /v1/webhook_endpoints`) and signed webhook delivery with retries
 //!   ([`webhooks`]).
@@ -290,6 +290,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/payment_intents/{id}/capture", web::post().to(intents::capture))
         .route("/v1/payment_intents/{id}/cancel", web::post().to(intents::cancel))
         .route("/v1/refunds", web::post().to(refunds::create))
+        .route("/v1/refunds", web::get().to(refunds::list))
         .route("/v1/refunds/{id}", web::get().to(refunds::retrieve))
         .route("/v1/events", web::get().to(events::list))
         .route("/v1/events/{id}", web::get().to(events::retrieve))

@@ -1,5 +1,5 @@
-//! `/v1/refunds`: create (full, partial, repeated — never beyond what was captured) and
-//! retrieve, for refunds of a succeeded PaymentIntent.
+//! `/v1/refunds`: create (full, partial, repeated — never beyond what was captured), retrieve
+//! and list, for refunds of a succeeded PaymentIntent.
 
 use crate::{State, Store, StripeError, handle, now, random_id};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -80,7 +80,7 @@ pub(crate) fn refund(
     let refund = json!({
         "id": id, "object": "refund", "amount": amount, "created": now(), "currency": currency,
         "payment_intent": pi_id, "charge": charge, "status": "succeeded", "reason": reason,
-        "metadata": metadata,
+        "metadata": metadata, "seq": store.refunds.len(),
     });
     store.refunded.insert(pi_id.to_owned(), refunded + amount);
     store.refunds.insert(id, refund.clone());
@@ -104,5 +104,48 @@ pub async fn retrieve(state: web::Data<State>, req: HttpRequest, path: web::Path
                 body: json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
                 "message": format!("No such refund: '{id}'"), "param": "id"}}),
             })
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    payment_intent: Option<String>,
+    limit: Option<usize>,
+    starting_after: Option<String>,
+}
+
+/// `GET /v1/refunds`: newest first, `payment_intent`, `limit` (1–100, default 10), `starting_after`.
+pub async fn list(state: web::Data<State>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
+    handle(&state, &req, &[], |store, _| {
+        let limit = q.limit.unwrap_or(10);
+        if !(1..=100).contains(&limit) {
+            return Err(StripeError::invalid("limit must be between 1 and 100", Some("limit")));
+        }
+        let mut all: Vec<&serde_json::Value> = store
+            .refunds
+            .values()
+            .filter(|r| q.payment_intent.as_deref().is_none_or(|pi| r["payment_intent"] == pi))
+            .collect();
+        all.sort_by_key(|r| {
+            std::cmp::Reverse((
+                r["created"].as_i64().unwrap_or(0),
+                r["seq"].as_u64().unwrap_or(0),
+            ))
+        });
+        let start = match &q.starting_after {
+            Some(after) => {
+                all.iter()
+                    .position(|r| r["id"] == after.as_str())
+                    .ok_or_else(|| StripeError::invalid(&format!("No such refund: '{after}'"), Some("starting_after")))?
+                    + 1
+            }
+            None => 0,
+        };
+        let rest = &all[start.min(all.len())..];
+        let data: Vec<serde_json::Value> = rest.iter().take(limit).map(|r| (*r).clone()).collect();
+        Ok((
+            200,
+            json!({"object": "list", "data": data, "has_more": rest.len() > limit, "url": "/v1/refunds"}),
+        ))
     })
 }

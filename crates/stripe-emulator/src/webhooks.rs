@@ -174,6 +174,12 @@ impl State {
         self.send(held, &faults, true)
     }
 
+    /// Take the held events without sending them (a test then delivers them itself, in the
+    /// order it wants, or not at all).
+    pub fn take_held(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Deliveries neither done nor given up.
     pub fn in_flight(&self) -> u64 {
         let s = &self.stats;

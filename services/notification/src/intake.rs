@@ -177,7 +177,9 @@ impl Handler for Intake {
                 let order = uuid(&e.order_id)?;
                 let data = json!({"order_number": e.order_number, "reason": match e.reason.as_str() {
                     "expired" => "it was not paid in time", "customer" => "at your request",
-                    "operator" => "by the shop", _ => "" }});
+                    "operator" => "by the shop",
+                    "payment_mismatch" => "the payment we received did not match the order total; it is refunded in full",
+                    _ => "" }});
                 enqueue(
                     tx,
                     New {

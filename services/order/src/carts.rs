@@ -8,7 +8,7 @@
 //! lines, the first history row and `ordo.order.v1.placed` commit together.
 
 use crate::idempotency::{self, Reply};
-use crate::{AppState, db_err, orders, transitions};
+use crate::{AppState, db_err, orders, payment_sync, transitions};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_db::Scope;
@@ -53,6 +53,10 @@ pub struct Cart {
     pub shipping_option: Option<(Uuid, String, i64)>,
     pub status: String,
     pub lines: Vec<CartLine>,
+    /// The cart's PaymentIntent, once a payment session was handed out.
+    pub payment_intent_id: Option<String>,
+    /// The amount that session was last set to.
+    pub payment_amount: Option<i64>,
     pub created_at: time::OffsetDateTime,
     pub updated_at: time::OffsetDateTime,
 }
@@ -93,7 +97,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
                 c.billing_address, c.shipping_option_id, s.name as shipping_name, s.price as shipping_price,
                 case when c.status = 'open' and c.updated_at < now() - make_interval(secs => $2) then 'expired'
                      else c.status end as status,
-                r.tax_rate_bp, r.countries, c.created_at, c.updated_at
+                r.tax_rate_bp, r.countries, c.created_at, c.updated_at, c.payment_intent_id, c.payment_amount
          from orders.carts c
          join orders.regions r on r.id = c.region_id
          left join orders.shipping_options s on s.id = c.shipping_option_id
@@ -162,6 +166,8 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
         shipping_option,
         status: row.try_get("status").map_err(db_err)?,
         lines,
+        payment_intent_id: row.try_get("payment_intent_id").map_err(db_err)?,
+        payment_amount: row.try_get("payment_amount").map_err(db_err)?,
         created_at: row.try_get("created_at").map_err(db_err)?,
         updated_at: row.try_get("updated_at").map_err(db_err)?,
     })
@@ -216,6 +222,30 @@ pub(crate) async fn touch(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiEr
     Ok(())
 }
 
+/// After a change that may move the total: bring the cart's payment session along
+/// ([`payment_sync::follow_cart`]), then answer with the cart.
+pub(crate) async fn changed(conn: &mut PgConnection, sync: &PaymentLink, id: Uuid, idle: u64) -> Result<Reply, ApiError> {
+    let cart = load(conn, id, idle, false).await?;
+    payment_sync::follow_cart(conn, &sync.bus, sync.timeout, &cart).await?;
+    Ok(Reply::new(StatusCode::OK, document(&cart)?))
+}
+
+/// What a handler needs to reach the payment service.
+#[derive(Debug, Clone)]
+pub(crate) struct PaymentLink {
+    pub bus: ordo_bus::Bus,
+    pub timeout: std::time::Duration,
+}
+
+impl PaymentLink {
+    pub fn of(state: &AppState) -> PaymentLink {
+        PaymentLink {
+            bus: state.bus.clone(),
+            timeout: std::time::Duration::from_millis(state.checkout.payment_timeout_ms.max(1)),
+        }
+    }
+}
+
 /// Reload the cart and answer with it.
 pub(crate) async fn reply(conn: &mut PgConnection, id: Uuid, idle: u64, status: StatusCode) -> Result<Reply, ApiError> {
     let cart = load(conn, id, idle, false).await?;
@@ -258,7 +288,7 @@ pub(crate) async fn create_cart(
     who: Authenticated,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let input = parse_input::<NewCart>(&body, "carts")?.attributes;
     let email = input
         .email
@@ -402,7 +432,7 @@ pub(crate) async fn update_cart(
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let patch = parse_input::<CartPatch>(&body, "carts")?.attributes;
     let email = patch
@@ -478,11 +508,12 @@ pub(crate) async fn add_line(
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let input = parse_input::<NewLine>(&body, "line-items")?.attributes;
     let q = quantity(input.quantity)?;
     let (tenant, customer, idle) = (who.0.tenant_id, who.0.subject.clone(), state.idle_secs());
+    let link = PaymentLink::of(&state);
     idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
         Box::pin(async move {
             let cart = load(tx, id, idle, true).await?;
@@ -537,7 +568,7 @@ pub(crate) async fn add_line(
             .await
             .map_err(db_err)?;
             touch(tx, id).await?;
-            reply(tx, id, idle, StatusCode::OK).await
+            changed(tx, &link, id, idle).await
         })
     })
     .await
@@ -574,10 +605,11 @@ pub(crate) async fn update_line(
     path: web::Path<(Uuid, Uuid)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let (id, line_id) = path.into_inner();
     let q = quantity(parse_input::<LinePatch>(&body, "line-items")?.attributes.quantity)?;
     let idle = state.idle_secs();
+    let link = PaymentLink::of(&state);
     idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
         Box::pin(async move {
             let cart = load(tx, id, idle, true).await?;
@@ -594,7 +626,7 @@ pub(crate) async fn update_line(
                 return Err(ApiError::not_found("line item", &line_id.to_string()));
             }
             touch(tx, id).await?;
-            reply(tx, id, idle, StatusCode::OK).await
+            changed(tx, &link, id, idle).await
         })
     })
     .await
@@ -623,9 +655,10 @@ pub(crate) async fn remove_line(
     who: Authenticated,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let (id, line_id) = path.into_inner();
     let idle = state.idle_secs();
+    let link = PaymentLink::of(&state);
     idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
         Box::pin(async move {
             let cart = load(tx, id, idle, true).await?;
@@ -641,7 +674,7 @@ pub(crate) async fn remove_line(
                 return Err(ApiError::not_found("line item", &line_id.to_string()));
             }
             touch(tx, id).await?;
-            reply(tx, id, idle, StatusCode::OK).await
+            changed(tx, &link, id, idle).await
         })
     })
     .await
@@ -722,10 +755,11 @@ pub(crate) async fn choose_shipping(
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let choice = parse_input::<ShippingChoice>(&body, "shipping-methods")?.attributes;
     let idle = state.idle_secs();
+    let link = PaymentLink::of(&state);
     idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
         Box::pin(async move {
             let cart = load(tx, id, idle, true).await?;
@@ -751,7 +785,7 @@ pub(crate) async fn choose_shipping(
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
-            reply(tx, id, idle, StatusCode::OK).await
+            changed(tx, &link, id, idle).await
         })
     })
     .await
@@ -779,13 +813,13 @@ pub(crate) async fn complete(
     who: Authenticated,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let idle = state.idle_secs();
     let actor = format!("customer:{}", who.0.subject);
     idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
         Box::pin(async move {
-            let order_id = complete_in(tx, id, idle, &actor, false).await?;
+            let order_id = complete_in(tx, id, idle, &actor).await?;
             let doc = orders::document(tx, order_id).await?;
             Ok(Reply::new(StatusCode::OK, doc))
         })
@@ -793,42 +827,119 @@ pub(crate) async fn complete(
     .await
 }
 
-/// Turn the cart into an order inside `conn`'s transaction (scoped to the cart's owner or to
-/// the service); returns the order id. A completed cart returns its existing order.
-///
-/// `paid`: the customer has already paid (completion from a payment event, the storefront
-/// never called complete). The order is then created even if the cart has idled past its expiry
-/// or stock has run out meanwhile (stock floors at zero and the oversell is logged): nobody is
-/// charged without an order, and operators can refund.
-pub async fn complete_in(
+/// What became of a cart that was paid for (completion from a payment event).
+#[derive(Debug)]
+pub enum PaidCart {
+    /// The order of the cart (made now, or earlier by the storefront).
+    Order(Uuid),
+    /// The cart cannot become an order; the payment must be given back. `cart` is the cart
+    /// when it exists (for the e-mail), `code` a stable reason.
+    Rejected {
+        code: &'static str,
+        message: String,
+        cart: Option<Box<Cart>>,
+    },
+}
+
+/// Turn the cart into an order inside `conn`'s transaction (scoped to the cart's owner); returns
+/// the order id. A completed cart returns its existing order. A cart with a payment session
+/// whose total moved under it (a catalog price change) is refused with `payment_session_stale`:
+/// the customer asks for a new session first, so Stripe never charges another amount.
+pub async fn complete_in(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &str) -> Result<Uuid, ApiError> {
+    let cart = load(conn, id, idle, true).await?;
+    if cart.status == "completed" {
+        return existing_order(conn, id).await;
+    }
+    require_open(&cart)?;
+    let email = checkout_ready(&cart)?;
+    let totals = cart.totals()?;
+    if cart.payment_intent_id.is_some()
+        && let Some(session) = cart.payment_amount
+        && session != totals.total.amount()
+    {
+        return Err(ApiError::conflict(
+            "payment_session_stale",
+            &format!(
+                "the cart's total is {} but its payment session is for {session}; ask for a new payment session",
+                totals.total.amount()
+            ),
+        ));
+    }
+    place(conn, &cart, &email, &totals, actor, false).await
+}
+
+/// The customer has paid for cart `id` but the storefront never completed it (the browser died):
+/// complete it now, so that nobody is charged without an order. The order is made even if the
+/// cart idled past its expiry, a variant went off sale or stock ran out meanwhile (stock floors
+/// at zero, the oversell is logged); whether the payment covers it is the state machine's call.
+/// A cart that cannot become an order at all (unknown, empty, unpriced, without e-mail or
+/// shipping) is [`PaidCart::Rejected`].
+pub async fn complete_paid(conn: &mut PgConnection, id: Uuid, idle: u64, actor: &str) -> Result<PaidCart, ApiError> {
+    let reject = |code, message: String, cart: Option<Cart>| {
+        Ok(PaidCart::Rejected {
+            code,
+            message,
+            cart: cart.map(Box::new),
+        })
+    };
+    let cart = match load(conn, id, idle, true).await {
+        Ok(c) => c,
+        Err(e) if e.status_code_u16() == 404 => return reject("cart_unknown", format!("no cart {id}"), None),
+        Err(e) => return Err(e),
+    };
+    match cart.status.as_str() {
+        "completed" => return existing_order(conn, id).await.map(PaidCart::Order),
+        "open" | "expired" => {}
+        other => return reject("cart_closed", format!("the cart is {other}"), Some(cart)),
+    }
+    let problem = if cart.lines.is_empty() {
+        Some(("cart_empty", "the cart has no items".to_owned()))
+    } else if let Some(l) = cart.lines.iter().find(|l| l.unit_price.is_none()) {
+        Some(("variant_unpriced", format!("{} has no price in {}", l.sku, cart.currency)))
+    } else if cart.email.is_none() {
+        Some(("missing_email", "the cart has no e-mail".to_owned()))
+    } else if cart.has_physical() && (cart.shipping_address.is_none() || cart.shipping_option.is_none()) {
+        Some(("missing_shipping", "physical items without address or shipping method".to_owned()))
+    } else {
+        None
+    };
+    if let Some((code, message)) = problem {
+        return reject(code, message, Some(cart));
+    }
+    let email = cart.email.clone().unwrap_or_default();
+    let totals = cart.totals()?;
+    place(conn, &cart, &email, &totals, actor, true).await.map(PaidCart::Order)
+}
+
+async fn existing_order(conn: &mut PgConnection, cart: Uuid) -> Result<Uuid, ApiError> {
+    let existing: Option<Uuid> = sqlx::query_scalar("select id from orders.orders where cart_id = $1")
+        .bind(cart)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    existing.ok_or_else(|| ApiError::internal("completed cart without order"))
+}
+
+/// Reserve stock and write the order. `paid`: take what stock there is instead of refusing
+/// (each line records what it really took, so a cancellation gives back no more than that).
+async fn place(
     conn: &mut PgConnection,
-    id: Uuid,
-    idle: u64,
+    cart: &Cart,
+    email: &str,
+    totals: &Totals,
     actor: &str,
     paid: bool,
 ) -> Result<Uuid, ApiError> {
-    let cart = load(conn, id, idle, true).await?;
-    if cart.status == "completed" {
-        let existing: Option<Uuid> = sqlx::query_scalar("select id from orders.orders where cart_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        return existing.ok_or_else(|| ApiError::internal("completed cart without order"));
-    }
-    if !(paid && cart.status == "expired") {
-        require_open(&cart)?;
-    }
-    let email = checkout_ready(&cart)?;
-    let totals = cart.totals()?;
+    let id = cart.id;
     // From here on the service acts for the tenant (stock, counters) on the customer's behalf.
     ordo_db::set_scope(conn, &Scope::service(cart.tenant_id))
         .await
         .map_err(db_err)?;
     let mut by_variant: Vec<&CartLine> = cart.lines.iter().collect();
     by_variant.sort_by_key(|l| l.variant_id); // one lock order for every completion: no deadlocks
+    let mut reserved = std::collections::HashMap::new();
     for l in by_variant {
-        let reserved = sqlx::query(
+        let taken = sqlx::query(
             "update orders.variants set inventory = inventory - $2
              where id = $1 and (inventory is null or inventory >= $2) returning id",
         )
@@ -837,14 +948,23 @@ pub async fn complete_in(
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
-        if reserved.is_none() && paid {
-            tracing::warn!(cart = %id, sku = %l.sku, "paid cart completed beyond stock (oversold)");
-            sqlx::query("update orders.variants set inventory = 0 where id = $1")
-                .bind(l.variant_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-        } else if reserved.is_none() {
+        if taken.is_some() {
+            reserved.insert(l.id, l.quantity);
+        } else if paid {
+            // Take what is left (the row is locked by the failed update's read).
+            let left: Option<i32> = sqlx::query_scalar(
+                "update orders.variants v set inventory = 0 from (select inventory from orders.variants where id = $1 for update) old
+                 where v.id = $1 returning old.inventory",
+            )
+            .bind(l.variant_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .flatten();
+            let left = left.unwrap_or(0).clamp(0, l.quantity);
+            tracing::warn!(cart = %id, sku = %l.sku, wanted = l.quantity, taken = left, "paid cart completed beyond stock (oversold)");
+            reserved.insert(l.id, left);
+        } else {
             let pos = cart.lines.iter().position(|x| x.id == l.id).unwrap_or(0);
             return Err(
                 ApiError::conflict("out_of_stock", &format!("not enough {} in stock", l.sku))
@@ -852,7 +972,7 @@ pub async fn complete_in(
             );
         }
     }
-    insert_order(conn, &cart, &email, &totals, actor).await
+    insert_order(conn, cart, email, totals, actor, &reserved).await
 }
 
 /// What checkout needs from a cart (items for sale, e-mail, shipping for physical items);
@@ -906,6 +1026,7 @@ async fn insert_order(
     email: &str,
     totals: &Totals,
     actor: &str,
+    reserved: &std::collections::HashMap<Uuid, i32>,
 ) -> Result<Uuid, ApiError> {
     let id = cart.id;
     let number: i64 = sqlx::query_scalar(
@@ -951,8 +1072,8 @@ async fn insert_order(
         let unit = l.unit_price.unwrap_or(0);
         sqlx::query(
             "insert into orders.order_lines (id, tenant_id, customer_id, order_id, variant_id, sku, title, kind, asset_key,
-                quantity, unit_price, subtotal, tax)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                quantity, unit_price, subtotal, tax, reserved)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(Uuid::now_v7())
         .bind(cart.tenant_id)
@@ -967,6 +1088,7 @@ async fn insert_order(
         .bind(unit)
         .bind(unit * i64::from(l.quantity))
         .bind(line_tax(cart, l).unwrap_or(0))
+        .bind(reserved.get(&l.id).copied().unwrap_or(l.quantity))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -1005,57 +1127,17 @@ pub(crate) async fn payment_session(
     who: Authenticated,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    use ordo_events::payment::v1::{
-        CreatePaymentSessionReply, CreatePaymentSessionRequest, create_payment_session_reply::Result as R,
-    };
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let idle = state.idle_secs();
-    let bus = state.bus.clone();
-    let timeout = std::time::Duration::from_millis(state.checkout.payment_timeout_ms.max(1));
+    let link = PaymentLink::of(&state);
     idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
         Box::pin(async move {
             let cart = load(tx, id, idle, true).await?;
             require_open(&cart)?;
             let email = checkout_ready(&cart)?;
             let total = cart.totals()?.total;
-            let request = CreatePaymentSessionRequest {
-                tenant_id: cart.tenant_id.to_string(),
-                cart_id: cart.id.to_string(),
-                customer_id: cart.customer_id.clone(),
-                amount: Some(ordo_events::money(total.amount(), cart.currency.as_str())),
-                email,
-            };
-            let reply: CreatePaymentSessionReply =
-                ordo_bus::rpc::request(&bus, ordo_events::rpc::PAYMENT_CREATE_SESSION, &request, timeout)
-                    .await
-                    .map_err(|e| {
-                        tracing::warn!(error = %e, cart = %id, "payment service did not answer");
-                        ApiError::unavailable("payment_service_unavailable")
-                    })?;
-            let session = match reply.result {
-                Some(R::Session(s)) => s,
-                Some(R::Error(e)) => {
-                    let (status, code): (StatusCode, &'static str) = match e.code.as_str() {
-                        "payment_in_progress" => (StatusCode::CONFLICT, "payment_in_progress"),
-                        "payment_canceled" => (StatusCode::CONFLICT, "payment_canceled"),
-                        "currency_changed" => (StatusCode::CONFLICT, "currency_changed"),
-                        "stripe_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "payment_provider_unavailable"),
-                        "stripe_refused" => (StatusCode::BAD_GATEWAY, "payment_provider_refused"),
-                        other => {
-                            return Err(ApiError::internal(format!("payment session: {other}: {}", e.message)));
-                        }
-                    };
-                    return Err(ApiError::new(status, code, &e.message));
-                }
-                None => return Err(ApiError::internal("payment session: empty reply")),
-            };
-            sqlx::query("update orders.carts set payment_intent_id = $2 where id = $1")
-                .bind(id)
-                .bind(&session.payment_intent_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
+            let session = payment_sync::request_session(tx, &link.bus, link.timeout, &cart, total.amount(), &email).await?;
             let amount = session.amount.unwrap_or_default();
             let doc = serde_json::json!({"data": {"type": "payment-sessions", "id": session.payment_id, "attributes": {
                 "cart_id": id, "payment_intent_id": session.payment_intent_id, "client_secret": session.client_secret,

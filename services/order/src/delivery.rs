@@ -120,7 +120,7 @@ pub(crate) async fn links_mine(
     who: Authenticated,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0.subject)?;
+    state.limiter.check(&who.0)?;
     let customer = who.0.subject.clone();
     links(&state, &who.0, path.into_inner(), &customer).await
 }

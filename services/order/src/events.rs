@@ -4,6 +4,7 @@
 //! acknowledged and changes nothing; one that arrives too early (a download before its grant, a
 //! refund before the capture) is retried with backoff until its predecessor has been applied.
 
+use crate::carts::PaidCart;
 use crate::transitions::{self, Failure};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_db::Scope;
@@ -255,11 +256,22 @@ impl Handler for OrderEvents {
                 // nobody is charged without an order.
                 (TriggerKind::PaymentSucceeded, Some(cart)) => {
                     let actor = format!("event:{}", d.subject);
-                    p.order_id = crate::carts::complete_in(tx, cart, self.cart_idle_secs, &actor, true)
+                    match crate::carts::complete_paid(tx, cart, self.cart_idle_secs, &actor)
                         .await
-                        .map_err(|e| HandlerError::Transient(format!("completing paid cart {cart}: {e}")))?;
+                        .map_err(|e| HandlerError::Transient(format!("completing paid cart {cart}: {e}")))?
+                    {
+                        PaidCart::Order(order) => {
+                            p.order_id = order;
+                            tracing::info!(%cart, %order, "paid cart completed from the payment event");
+                        }
+                        PaidCart::Rejected { code, message, cart: found } => {
+                            ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                            return crate::rejected::payment_rejected(tx, d, tenant, cart, found.as_deref(), code, &message)
+                                .await
+                                .map_err(|e| HandlerError::Transient(e.to_string()));
+                        }
+                    }
                     ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
-                    tracing::info!(%cart, order = %p.order_id, "paid cart completed from the payment event");
                 }
                 (
                     TriggerKind::PaymentProcessing | TriggerKind::PaymentAuthorized | TriggerKind::PaymentFailed,

@@ -25,7 +25,9 @@ pub mod events;
 pub mod idempotency;
 pub mod openapi;
 pub mod orders;
+pub mod payment_sync;
 pub mod rate_limit;
+pub mod rejected;
 pub mod sweeper;
 pub mod transitions;
 

@@ -1,5 +1,8 @@
 //! Per-caller token buckets for the checkout endpoints (per replica, in memory): `burst`
 //! requests at once, refilled at `rate_per_sec`; an empty bucket answers 429 with `Retry-After`.
+//! A caller is its tenant and subject: the same `sub` in two tenants (subjects are only unique
+//! within their issuer's tenant) are two callers, and one tenant's traffic never empties
+//! another's bucket.
 
 use ordo_http::ApiError;
 use std::collections::HashMap;
@@ -22,8 +25,12 @@ impl RateLimiter {
         }
     }
 
-    /// Take one token for `caller`, or say how long to wait.
-    pub fn check(&self, caller: &str) -> Result<(), ApiError> {
+    /// Take one token for the caller `who` (tenant and subject), or say how long to wait.
+    pub fn check(&self, who: &ordo_auth::Principal) -> Result<(), ApiError> {
+        self.take(&format!("{}/{}", who.tenant_id, who.subject))
+    }
+
+    fn take(&self, caller: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
@@ -57,12 +64,12 @@ mod tests {
     fn burst_then_refused_then_refilled() {
         let l = RateLimiter::new(1000, 3);
         for _ in 0..3 {
-            assert!(l.check("a").is_ok());
+            assert!(l.take("a").is_ok());
         }
-        let e = l.check("a").unwrap_err();
+        let e = l.take("a").unwrap_err();
         assert_eq!(e.code(), "rate_limited");
-        assert!(l.check("b").is_ok(), "callers are independent");
+        assert!(l.take("b").is_ok(), "callers are independent");
         std::thread::sleep(std::time::Duration::from_millis(5));
-        assert!(l.check("a").is_ok(), "refilled");
+        assert!(l.take("a").is_ok(), "refilled");
     }
 }

@@ -275,12 +275,22 @@ pub async fn apply(
     let before = order.clone();
     let detail = match &trigger {
         Trigger::PaymentFailed { reason } => serde_json::json!({ "reason": reason }),
+        Trigger::PaymentSucceeded { amount } if *amount != order.total() => serde_json::json!({
+            "amount": amount.amount(), "currency": amount.currency().as_str(), "reason": "payment_mismatch",
+            "order_total": order.total().amount(),
+        }),
         Trigger::Cancel { reason } => serde_json::json!({ "reason": reason.as_str() }),
         Trigger::Refunded { amount } | Trigger::PaymentSucceeded { amount } => {
             serde_json::json!({ "amount": amount.amount() })
         }
         Trigger::LinesFulfilled { lines } | Trigger::LinesDelivered { lines } => serde_json::json!({ "lines": lines }),
         _ => serde_json::json!({}),
+    };
+    // Why the order would be canceled by this trigger (carried by order.canceled).
+    let cancel_reason = match &trigger {
+        Trigger::Cancel { reason } => reason.as_str(),
+        Trigger::PaymentSucceeded { .. } => "payment_mismatch",
+        _ => "canceled",
     };
     let change = match order.apply(event_id, trigger)? {
         Outcome::Duplicate => return Ok(Applied::Duplicate),
@@ -348,7 +358,7 @@ pub async fn apply(
         payment_intent_id: payment_intent_id.map(str::to_owned).or(rec.payment_intent_id),
         ..rec
     };
-    publish(conn, &rec, &order, &change, version, cause).await?;
+    publish(conn, &rec, &order, &change, version, cause, cancel_reason).await?;
     Ok(Applied::Changed(change))
 }
 
@@ -359,6 +369,7 @@ async fn publish(
     change: &Change,
     version: i64,
     cause: Option<&EventMetadata>,
+    cancel_reason: &str,
 ) -> Result<(), ApiError> {
     let outbox = Outbox::new(OUTBOX);
     let id = rec.id.to_string();
@@ -410,10 +421,7 @@ async fn publish(
                 let e = OrderCanceled {
                     meta: Some(meta::<OrderCanceled>(rec, version, cause)),
                     order_id: id.clone(),
-                    reason: match &change.trigger {
-                        TriggerKind::Canceled => "canceled".into(),
-                        other => other.as_str().into(),
-                    },
+                    reason: cancel_reason.to_owned(),
                     payment_intent_id: pi.clone(),
                     cancel_payment: change.effects.contains(&Effect::CancelPayment),
                     refund_amount: None,
@@ -442,7 +450,7 @@ async fn publish(
             Effect::ReleaseInventory => {
                 sqlx::query(
                     "update orders.variants v set inventory = v.inventory + l.qty
-                     from (select variant_id, sum(quantity)::int as qty from orders.order_lines
+                     from (select variant_id, sum(coalesce(reserved, quantity))::int as qty from orders.order_lines
                            where order_id = $1 group by variant_id) l
                      where v.id = l.variant_id and v.inventory is not null",
                 )

@@ -14,6 +14,7 @@
 
 pub mod order_events;
 pub mod reconcile;
+pub mod refunds;
 pub mod sessions;
 pub mod signature;
 pub mod store;

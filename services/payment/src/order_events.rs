@@ -1,6 +1,7 @@
 //! Order events the payment service acts on (consumer `payment_order_events`):
 //! * `order.placed` — remember the order id on the cart's payment (later events carry it);
 //! * `order.canceled` — cancel the PaymentIntent, or refund what is left if it already succeeded;
+//! * `order.payment_rejected` — a payment that could not become an order: refund all of it;
 //! * `order.refund_requested` — create the refund with the request id as idempotency key;
 //!   partial and repeated refunds are allowed up to captured minus refunded (and minus refunds
 //!   still in flight); anything more is refused with `payment.refund_failed`.
@@ -15,7 +16,7 @@ use crate::stripe_events::{self, Observation};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_db::Scope;
 use ordo_events::Event;
-use ordo_events::order::v1::{OrderCanceled, OrderPlaced, OrderRefundRequested};
+use ordo_events::order::v1::{OrderCanceled, OrderPaymentRejected, OrderPlaced, OrderRefundRequested};
 use ordo_stripe::CallError;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -89,9 +90,23 @@ impl Handler for OrderEvents {
                     p.order_id = Some(order);
                     store::save(tx, &mut p, false).await?;
                 }
-                let whole = e.reason == "paid_after_cancellation";
+                let whole = matches!(e.reason.as_str(), "paid_after_cancellation" | "payment_mismatch");
                 self.refund(tx, &mut p, request, (!whole).then_some(amount), &e.reason)
                     .await
+            }
+            OrderPaymentRejected::SUBJECT => {
+                // A payment the order service could not turn into an order: all of it goes back.
+                let e: OrderPaymentRejected = d.decode()?;
+                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
+                let Some(mut p) = store::by_intent(tx, &e.payment_intent_id).await? else {
+                    return Err(HandlerError::Transient(format!(
+                        "no payment yet for rejected intent {}",
+                        e.payment_intent_id
+                    )));
+                };
+                let request = Uuid::new_v5(&p.id, b"refund-rejected-payment");
+                tracing::warn!(payment = %p.id, cart = %p.cart_id, reason = %e.reason, "refunding a payment that became no order");
+                self.refund(tx, &mut p, request, None, "payment_rejected").await
             }
             _ => Ok(()),
         }
@@ -214,9 +229,15 @@ impl OrderEvents {
             .create_refund(&p.payment_intent_id, Some(amount), &key, metadata)
             .await
         {
+            Ok(r) if r.status == "failed" || r.status == "canceled" => {
+                let message = format!("Stripe answered refund {} as {}", r.id, r.status);
+                insert_refund(tx, request, p, amount, reason, "failed", Some(&r.id), Some(("refund_failed", &message))).await?;
+                store::publish(tx, &store::refund_failed(p, request, amount, "refund_failed", &message)).await?;
+                Ok(())
+            }
             Ok(r) => {
-                let status = if r.status == "failed" { "failed" } else { "requested" };
-                insert_refund(tx, request, p, amount, reason, status, Some(&r.id), None).await?;
+                // Counted when Stripe reports it succeeded (by its id, crate::refunds).
+                insert_refund(tx, request, p, amount, reason, "requested", Some(&r.id), None).await?;
                 metrics::counter!("ordo_refunds_created_total").increment(1);
                 Ok(())
             }

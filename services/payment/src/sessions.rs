@@ -1,8 +1,15 @@
 //! `ordo.rpc.payment.v1.create_session`: create (or update) the PaymentIntent of a cart and
 //! return its client secret. One payment per cart: requests for a cart are serialised by an
-//! advisory lock, the Stripe call carries an idempotency key derived from tenant, cart, amount
-//! and currency (a lost answer is retried with the same key, so Stripe replays instead of
-//! creating a second intent), and the row is unique per cart.
+//! advisory lock and the row is unique per cart.
+//!
+//! * Creation carries an idempotency key derived from tenant, cart, amount and currency (a lost
+//!   answer is retried with the same key, so Stripe replays instead of creating a second intent).
+//! * An existing, still payable intent is always set to the requested amount at Stripe, under a
+//!   key unique to the request: replaying another request's answer (the old
+//!   `ordo-pi-update-{pi}-{amount}` key did, for a cart going 2 → 1 → 2 → 1) can never leave
+//!   Stripe on another amount.
+//! * Whatever Stripe answers is checked against the requested amount and currency before a
+//!   session is handed out.
 
 use crate::AppState;
 use crate::store::{self, Payment};
@@ -48,6 +55,27 @@ fn stripe_error(e: &CallError) -> CreatePaymentSessionReply {
     }
 }
 
+/// What Stripe answered must be what was asked for; a session for any other amount is never
+/// handed out.
+fn check_intent(intent: &ordo_stripe::Intent, amount: i64, currency: &str) -> Option<CreatePaymentSessionReply> {
+    if intent.amount == amount && intent.currency.eq_ignore_ascii_case(currency) {
+        return None;
+    }
+    tracing::error!(
+        intent = %intent.id,
+        stripe_amount = intent.amount,
+        stripe_currency = %intent.currency,
+        amount,
+        currency,
+        "Stripe's PaymentIntent does not carry the cart's total; no session handed out"
+    );
+    metrics::counter!("ordo_payment_session_mismatches_total").increment(1);
+    Some(error(
+        "stripe_mismatch",
+        "the payment provider did not set the cart's total; try again",
+    ))
+}
+
 /// Answer one request (never panics; every failure is an `RpcError`).
 pub async fn create_session(state: Arc<AppState>, req: CreatePaymentSessionRequest) -> CreatePaymentSessionReply {
     match create(&state, req).await {
@@ -89,32 +117,45 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
                 "the cart's currency differs from its payment's",
             ));
         }
-        if p.amount == amount.amount_minor
-            || matches!(p.status.as_str(), "succeeded" | "processing" | "requires_capture")
-        {
-            if p.amount != amount.amount_minor {
-                return Ok(error(
-                    "payment_in_progress",
-                    "the cart is already being paid for another amount",
-                ));
+        match p.status.as_str() {
+            "succeeded" | "processing" | "requires_capture" => {
+                if p.amount != amount.amount_minor {
+                    return Ok(error(
+                        "payment_in_progress",
+                        "the cart is already being paid for another amount",
+                    ));
+                }
+                return Ok(session(&p));
             }
-            return Ok(session(&p));
+            "canceled" => return Ok(error("payment_canceled", "the cart's payment was canceled")),
+            _ => {}
         }
-        if p.status == "canceled" {
-            return Ok(error("payment_canceled", "the cart's payment was canceled"));
-        }
-        let key = format!("ordo-pi-update-{}-{}", p.payment_intent_id, amount.amount_minor);
+        // Our mirror may lag behind Stripe (a crash after an update, an answer lost), so the
+        // amount is always set at Stripe, under a key no other request ever uses: a replayed
+        // answer to an earlier update can never stand in for this one.
+        let key = format!("ordo-pi-update-{}-{}", p.payment_intent_id, Uuid::new_v4().simple());
         let updated = match state
             .stripe
             .update_amount(&p.payment_intent_id, &key, amount.amount_minor)
             .await
         {
             Ok(i) => i,
+            Err(CallError::Refused { code, .. }) if code == "payment_intent_unexpected_state" => {
+                // Confirmed at Stripe meanwhile (its webhook is on the way): the amount is fixed.
+                return Ok(error(
+                    "payment_in_progress",
+                    "the cart is already being paid; its amount can no longer change",
+                ));
+            }
             Err(e) => return Ok(stripe_error(&e)),
         };
+        if let Some(reply) = check_intent(&updated, amount.amount_minor, &currency) {
+            return Ok(reply);
+        }
         p.amount = updated.amount;
         store::save(&mut tx, &mut p, false).await?;
         tx.commit().await?;
+        metrics::counter!("ordo_payment_sessions_updated_total").increment(1);
         return Ok(session(&p));
     }
     let payment_id = Uuid::now_v7();
@@ -139,6 +180,9 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
         Ok(i) => i,
         Err(e) => return Ok(stripe_error(&e)),
     };
+    if let Some(reply) = check_intent(&intent, amount.amount_minor, &currency) {
+        return Ok(reply);
+    }
     // On a replay Stripe returns the first intent, whose metadata names the first payment id.
     let id = intent
         .metadata

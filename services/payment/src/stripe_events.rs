@@ -1,8 +1,10 @@
 //! Stripe events → payment state and `ordo.payment.v1.*` events.
 //!
 //! Handled: `payment_intent.processing`, `.amount_capturable_updated`, `.succeeded`,
-//! `.payment_failed`, `.canceled` and `charge.refunded`; every other type is stored and marked
-//! ignored. A payment never moves backwards ([`crate::store::rank`]): an event older than what
+//! `.payment_failed`, `.canceled`, `charge.refunded` (proof of capture; more refunded than
+//! counted → the reconciler lists the refunds) and the refund events (`refund.created`,
+//! `.updated`, `.failed`, `charge.refund.updated`: counted by refund id, [`crate::refunds`]);
+//! every other type is stored and marked ignored. A payment never moves backwards ([`crate::store::rank`]): an event older than what
 //! was applied is acknowledged and changes nothing. Where the order cannot be told from the
 //! events alone — a failure and a new attempt within the same second, an event whose
 //! PaymentIntent carries no ordo metadata — the event is left unprocessed and the reconciler
@@ -37,7 +39,16 @@ pub const HANDLED: &[&str] = &[
     "payment_intent.payment_failed",
     "payment_intent.canceled",
     "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
 ];
+
+/// Event types whose object is a refund.
+pub fn is_refund_event(kind: &str) -> bool {
+    matches!(kind, "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed")
+}
 
 impl StripeEvent {
     /// The PaymentIntent the event is about.
@@ -241,32 +252,12 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
                 succeed(conn, p, *captured, p.last_event_created).await?;
             }
             if *refunded <= p.refunded_amount {
-                return Ok(Outcome::Ignored("refund already applied"));
+                return Ok(Outcome::Ignored("every refund already counted"));
             }
-            let delta = refunded - p.refunded_amount;
-            p.refunded_amount = (*refunded).min(p.captured_amount);
-            store::save(conn, p, false).await?;
-            // The request this refund answers: the oldest of ours not yet seen, of that amount.
-            let request: Option<(Uuid, Option<String>)> = sqlx::query_as(
-                "update payments.refunds set status = 'succeeded', updated_at = now()
-                 where id = (select id from payments.refunds where payment_id = $1 and amount = $2
-                             and status in ('requested', 'succeeded') and not reflected
-                             order by created_at limit 1)
-                 returning id, stripe_refund_id",
-            )
-            .bind(p.id)
-            .bind(delta)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some((id, _)) = &request {
-                sqlx::query("update payments.refunds set reflected = true where id = $1")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            let refund_id = request.as_ref().and_then(|(_, r)| r.clone()).unwrap_or_default();
-            store::publish(conn, &store::refunded(p, &refund_id, delta, request.map(|(id, _)| id))).await?;
-            Ok(Outcome::Applied)
+            // More was refunded than the refunds counted so far: which refunds, is told by
+            // their ids (their own events, or the list the reconciler reads) — never by the
+            // difference, which events arriving out of order would misattribute.
+            Ok(Outcome::Doubt)
         }
     }
 }
@@ -332,6 +323,24 @@ pub async fn apply_event(conn: &mut PgConnection, event: &StripeEvent) -> Result
         return Ok(Outcome::Ignored("no PaymentIntent"));
     };
     let o = &event.data.object;
+    if is_refund_event(&event.kind) {
+        // A refund object carries the tenant in ordo's metadata (refunds ordo asked for); one
+        // started in the dashboard does not: the reconciler finds it through the intent.
+        let Some(tenant) = o["metadata"]["ordo_tenant_id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
+            return Ok(Outcome::Doubt);
+        };
+        let Some(refund) = crate::refunds::SeenRefund::from_json(o) else {
+            return Ok(Outcome::Ignored("unreadable refund"));
+        };
+        ordo_db::set_scope(conn, &Scope::service(tenant)).await?;
+        let Some(mut p) = store::by_intent(conn, &pi).await? else {
+            return Ok(Outcome::Doubt);
+        };
+        return crate::refunds::apply(conn, &mut p, &refund).await;
+    }
     let Some(meta) = metadata_of(&o["metadata"]) else {
         return Ok(Outcome::Doubt);
     };

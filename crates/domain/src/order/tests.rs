@@ -164,24 +164,23 @@ fn payment_failure_returns_to_pending_and_retry_pays() {
 }
 
 #[test]
-fn short_payment_or_wrong_currency_is_refused() {
-    let mut o = new_order();
-    let r = o.apply(
-        Uuid::now_v7(),
-        Trigger::PaymentSucceeded {
-            amount: Money::new(TOTAL - 1, eur()),
-        },
-    );
-    assert!(matches!(r, Err(TransitionError::InsufficientPayment { .. })));
-    let usd = Currency::parse("USD").unwrap();
-    let r = o.apply(
-        Uuid::now_v7(),
-        Trigger::PaymentSucceeded {
-            amount: Money::new(TOTAL, usd),
-        },
-    );
-    assert!(matches!(r, Err(TransitionError::Money(_))));
-    assert_eq!(o.status(), OrderStatus::Pending);
+fn a_payment_for_another_amount_or_currency_cancels_the_order_for_a_refund() {
+    for (amount, currency, captured) in [
+        (TOTAL - 1, "EUR", Some(TOTAL - 1)),
+        (TOTAL + 1, "EUR", Some(TOTAL + 1)),
+        (TOTAL, "USD", None),
+    ] {
+        let mut o = new_order();
+        let paid = Money::new(amount, Currency::parse(currency).unwrap());
+        let c = applied(&mut o, Trigger::PaymentSucceeded { amount: paid });
+        assert_eq!((c.from, c.to), (OrderStatus::Pending, OrderStatus::Canceled), "{amount} {currency}");
+        assert_eq!(c.effects, vec![Effect::ReleaseInventory]);
+        assert_eq!(o.payment_status(), PaymentStatus::Captured);
+        assert_eq!(o.captured().map(|m| m.amount()), captured.map(i64::from));
+        // The refund that follows closes the payment side.
+        applied(&mut o, Trigger::Refunded { amount: paid });
+        assert_eq!((o.status(), o.payment_status()), (OrderStatus::Canceled, PaymentStatus::Refunded));
+    }
 }
 
 fn applied(o: &mut Order, t: Trigger) -> Change {
@@ -433,9 +432,13 @@ proptest! {
             if order.status() == OrderStatus::Refunded {
                 prop_assert_eq!(order.refunded().amount(), captured);
             }
-            // A paid-or-later order was paid in full.
+            // A paid-or-later order was paid exactly its total; a capture of any other amount
+            // leaves the order canceled (and refunded in full).
             if matches!(order.status(), OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Delivered | OrderStatus::Refunded) {
-                prop_assert!(captured >= i64::from(TOTAL));
+                prop_assert_eq!(captured, i64::from(TOTAL));
+            }
+            if order.captured().is_some_and(|c| c.amount() != i64::from(TOTAL)) {
+                prop_assert_eq!(order.status(), OrderStatus::Canceled);
             }
         }
         prop_assert!(paid_transitions <= 1, "paid at most once");
