@@ -100,7 +100,7 @@ fn every_message_keeps_its_wire_form() {
     let rust_types = messages! {
         "ordo.common.v1": EventMetadata, Address, RpcError;
         "ordo.order.v1": OrderLine, Totals, OrderPlaced, OrderProcessing, OrderPaid, OrderFulfilled,
-            OrderDelivered, OrderCanceled, OrderRefunded, OrderRefundRequested;
+            OrderDelivered, OrderCanceled, OrderRefunded, OrderRefundRequested, OrderPaymentRejected;
         "ordo.payment.v1": PaymentSessionCreated, PaymentProcessing, PaymentSucceeded, PaymentFailed,
             PaymentCanceled, PaymentRefunded, PaymentRefundFailed, CreatePaymentSessionRequest,
             PaymentSession, CreatePaymentSessionReply;

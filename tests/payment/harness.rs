@@ -164,6 +164,23 @@ impl Stack {
         (res.status().as_u16(), res.json().await.unwrap())
     }
 
+    /// Deliver one Stripe event to the payment service ourselves, signed as Stripe would.
+    pub async fn deliver(&self, event: &Value) -> u16 {
+        let body = serde_json::to_vec(event).unwrap();
+        let t = time::OffsetDateTime::now_utc().unix_timestamp();
+        let header = ordo_stripe_emulator::webhooks::signature_header(&body, &[SECRET.to_owned()], t);
+        self.http
+            .post(format!("{}/webhooks/stripe", self.payment_base))
+            .header("stripe-signature", header)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn wait_webhooks(&self) {
         assert!(
             self.emulator.webhooks_idle(Duration::from_secs(30)).await,

@@ -15,7 +15,10 @@ async fn cart_total(s: &Stack, who: &Caller, cart: &str) -> i64 {
 }
 
 fn items(doc: &Value) -> Vec<Value> {
-    doc["data"]["attributes"]["items"].as_array().cloned().unwrap_or_default()
+    doc["data"]["attributes"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// What Stripe (the emulator) holds for the intent: (amount, status).
@@ -74,7 +77,11 @@ async fn quantity_two_one_two_one_with_a_session_after_each_change_charges_the_c
         let session = s.session(&c, &cart).await;
         assert_eq!(pi_of(&session), pi, "one PaymentIntent per cart");
         assert_eq!(session["amount"], total, "the session reports the cart total");
-        assert_eq!(at_stripe(&s, &pi).0, total, "Stripe holds the cart total after quantity {q}");
+        assert_eq!(
+            at_stripe(&s, &pi).0,
+            total,
+            "Stripe holds the cart total after quantity {q}"
+        );
     }
     let (code, paid) = s.confirm(&pi, "pm_card_visa").await;
     assert_eq!(code, 200, "{paid}");
@@ -203,8 +210,7 @@ async fn a_payment_for_another_amount_cancels_the_order_refunds_all_of_it_and_re
         .fetch_optional(&su)
         .await
         .unwrap();
-        let e: ordo_events::order::v1::OrderCanceled =
-            ordo_events::decode(&canceled.unwrap().0).unwrap();
+        let e: ordo_events::order::v1::OrderCanceled = ordo_events::decode(&canceled.unwrap().0).unwrap();
         assert_eq!(e.reason, "payment_mismatch");
     }
     let stock: Option<i32> = sqlx::query_scalar("select inventory from orders.variants where id = $1::uuid")
@@ -226,7 +232,13 @@ async fn a_payment_for_a_cart_emptied_after_its_session_is_refunded_and_the_cart
     let line = items(&doc)[0]["id"].as_str().unwrap().to_owned();
     let (code, _) = s
         .shop
-        .send("DELETE", &format!("/store/carts/{cart}/line-items/{line}"), &c, None, None)
+        .send(
+            "DELETE",
+            &format!("/store/carts/{cart}/line-items/{line}"),
+            &c,
+            None,
+            None,
+        )
         .await;
     assert_eq!(code, 200);
     let (code, paid) = s.confirm(&pi, "pm_card_visa").await;
@@ -257,14 +269,16 @@ async fn a_payment_for_a_cart_emptied_after_its_session_is_refunded_and_the_cart
         .await
         .unwrap();
     assert_eq!(orders, 0);
-    let rejected: Vec<u8> = sqlx::query_scalar(
-        "select payload from orders.outbox where subject = 'ordo.order.v1.payment_rejected'",
-    )
-    .fetch_one(&su)
-    .await
-    .unwrap();
+    let rejected: Vec<u8> =
+        sqlx::query_scalar("select payload from orders.outbox where subject = 'ordo.order.v1.payment_rejected'")
+            .fetch_one(&su)
+            .await
+            .unwrap();
     let e: ordo_events::order::v1::OrderPaymentRejected = ordo_events::decode(&rejected).unwrap();
-    assert_eq!((e.reason.as_str(), e.payment_intent_id.as_str()), ("cart_empty", pi.as_str()));
+    assert_eq!(
+        (e.reason.as_str(), e.payment_intent_id.as_str()),
+        ("cart_empty", pi.as_str())
+    );
     assert_eq!(e.email, "vera@example.com");
     // The payment service's record: captured and refunded in full.
     let (captured, refunded): (i64, i64) =
@@ -314,12 +328,22 @@ async fn a_price_change_under_an_open_session_is_caught_at_completion() {
 /// One step of a customer's session with the cart.
 #[derive(Debug, Clone)]
 enum Step {
-    Add { physical: bool, quantity: i64 },
-    SetQuantity { line: usize, quantity: i64 },
-    Remove { line: usize },
+    Add {
+        physical: bool,
+        quantity: i64,
+    },
+    SetQuantity {
+        line: usize,
+        quantity: i64,
+    },
+    Remove {
+        line: usize,
+    },
     Session,
     /// The same request again, with the Idempotency-Key of an earlier session call.
-    ReplaySession { which: usize },
+    ReplaySession {
+        which: usize,
+    },
 }
 
 fn random_steps(rng: &mut rand::rngs::StdRng, n: usize) -> Vec<Step> {
@@ -367,7 +391,11 @@ async fn property_stripe_holds_the_cart_total_after_any_sequence_of_changes_sess
             let lines = items(&doc);
             let (code, body) = match step {
                 Step::Add { physical, quantity } => {
-                    let v = if *physical { &s.catalog.physical } else { &s.catalog.digital };
+                    let v = if *physical {
+                        &s.catalog.physical
+                    } else {
+                        &s.catalog.digital
+                    };
                     s.shop
                         .post(
                             &format!("/store/carts/{cart}/line-items"),
@@ -390,13 +418,25 @@ async fn property_stripe_holds_the_cart_total_after_any_sequence_of_changes_sess
                     let key = uuid::Uuid::now_v7().to_string();
                     session_keys.push(key.clone());
                     s.shop
-                        .send("POST", &format!("/store/carts/{cart}/payment-session"), &c, None, Some(&key))
+                        .send(
+                            "POST",
+                            &format!("/store/carts/{cart}/payment-session"),
+                            &c,
+                            None,
+                            Some(&key),
+                        )
                         .await
                 }
                 Step::ReplaySession { which } if !session_keys.is_empty() => {
                     let key = session_keys[which % session_keys.len()].clone();
                     s.shop
-                        .send("POST", &format!("/store/carts/{cart}/payment-session"), &c, None, Some(&key))
+                        .send(
+                            "POST",
+                            &format!("/store/carts/{cart}/payment-session"),
+                            &c,
+                            None,
+                            Some(&key),
+                        )
                         .await
                 }
                 _ => continue,
@@ -408,8 +448,16 @@ async fn property_stripe_holds_the_cart_total_after_any_sequence_of_changes_sess
             );
             if matches!(step, Step::Session) {
                 let total = cart_total(&s, &c, &cart).await;
-                assert_eq!(body["data"]["attributes"]["amount"], total, "case {case} step {i}: fresh session");
-                pi = Some(body["data"]["attributes"]["payment_intent_id"].as_str().unwrap().to_owned());
+                assert_eq!(
+                    body["data"]["attributes"]["amount"], total,
+                    "case {case} step {i}: fresh session"
+                );
+                pi = Some(
+                    body["data"]["attributes"]["payment_intent_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
             }
             if let Some(pi) = &pi {
                 let total = cart_total(&s, &c, &cart).await;
@@ -431,4 +479,48 @@ async fn property_stripe_holds_the_cart_total_after_any_sequence_of_changes_sess
         assert_eq!(a["captured_amount"], a["totals"]["total"], "seed {seed} case {case}");
     }
     assert!(dead_letters(&s).await.is_empty());
+}
+
+/// An event about a PaymentIntent Stripe does not know (forged, another account, deleted) is
+/// recorded as unresolved, and the doubtful event behind it is still settled: one bad event
+/// never blocks reconciliation (the sweep used to stop at the first error and start there again).
+#[tokio::test]
+async fn reconciliation_goes_on_past_an_event_it_cannot_resolve() {
+    let s = Stack::start().await;
+    let c = s.customer("xena");
+    let cart = s.digital_cart(&c).await;
+    let pi = pi_of(&s.session(&c, &cart).await);
+    s.set_faults(ordo_stripe_emulator::Faults {
+        hold: true,
+        ..Default::default()
+    })
+    .await;
+    let (code, _) = s.confirm(&pi, "pm_card_visa").await;
+    assert_eq!(code, 200);
+    let held = s.emulator.state.take_held();
+    let mut good = held
+        .iter()
+        .find(|e| e["type"] == "payment_intent.succeeded")
+        .unwrap()
+        .clone();
+    // Without ordo's metadata the event alone cannot say whose payment it is: a doubt.
+    good["data"]["object"]["metadata"] = json!({});
+    let mut bad = good.clone();
+    bad["id"] = json!(format!("evt_unknown_{}", uuid::Uuid::now_v7().simple()));
+    bad["data"]["object"]["id"] = json!("pi_does_not_exist");
+    assert_eq!(s.deliver(&bad).await, 200);
+    assert_eq!(s.deliver(&good).await, 200);
+    let order = s.order_of_cart(&cart).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    s.wait_order(&id, |o| status(&o["data"]) == "paid").await;
+    let su = s.superuser().await;
+    let (processed, outcome): (bool, String) = sqlx::query_as(
+        "select processed_at is not null, coalesce(outcome, '') from payments.stripe_events where id = $1",
+    )
+    .bind(bad["id"].as_str().unwrap())
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert!(processed, "the unresolvable event is recorded, not retried for ever");
+    assert!(outcome.starts_with("unresolved"), "{outcome}");
 }

@@ -167,3 +167,97 @@ async fn a_payment_that_succeeds_on_a_canceled_order_is_refunded_once() {
     assert_eq!(o["data"]["attributes"]["status"], "canceled");
     assert_eq!(refunded(&o), 1546);
 }
+
+/// Two operator refunds of 300 and 200 whose cumulative `charge.refunded` events arrive
+/// 500-first, and whose `refund.created` events come late and twice: each refund is counted once,
+/// by its Stripe id, and both requests end `succeeded` (the old delta rule matched the 500 to no
+/// request and left both `requested` for ever).
+#[tokio::test]
+async fn refunds_reconcile_by_refund_id_whatever_order_their_events_arrive_in() {
+    let s = Stack::start().await;
+    let (id, pi) = paid_order(&s, "gil").await;
+    s.wait_webhooks().await;
+    s.set_faults(ordo_stripe_emulator::Faults {
+        hold: true,
+        ..Default::default()
+    })
+    .await;
+    let refunded_at_stripe = |s: &Stack| {
+        s.emulator
+            .state
+            .store
+            .lock()
+            .unwrap()
+            .refunded
+            .get(&pi)
+            .copied()
+            .unwrap_or(0)
+    };
+    for (amount, total) in [(300, 300), (200, 500)] {
+        assert_eq!(refund(&s, &id, amount).await.0, 202);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while refunded_at_stripe(&s) != total {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refund of {amount} never reached Stripe"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let held = s.emulator.state.take_held();
+    let mut charges: Vec<&serde_json::Value> = held.iter().filter(|e| e["type"] == "charge.refunded").collect();
+    charges.sort_by_key(|e| std::cmp::Reverse(e["data"]["object"]["amount_refunded"].as_i64()));
+    assert_eq!(charges.len(), 2);
+    assert_eq!(charges[0]["data"]["object"]["amount_refunded"], 500);
+    for e in &charges {
+        assert_eq!(s.deliver(e).await, 200);
+    }
+    let o = s.wait_order(&id, |o| refunded(o) == 500).await;
+    assert_eq!(o["data"]["attributes"]["payment_status"], "partially_refunded");
+    let su = s.superuser().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "select amount, status from orders.refund_requests where order_id = $1::uuid order by amount",
+        )
+        .bind(&id)
+        .fetch_all(&su)
+        .await
+        .unwrap();
+        if rows == vec![(200, "succeeded".to_owned()), (300, "succeeded".to_owned())] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "requests not closed: {rows:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The refund objects' own events, late and twice: nothing more is counted.
+    for e in held.iter().filter(|e| e["type"] == "refund.created") {
+        assert_eq!(s.deliver(e).await, 200);
+        assert_eq!(s.deliver(e).await, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let o = s.wait_order(&id, |o| refunded(o) == 500).await;
+    assert_eq!(o["data"]["attributes"]["status"], "paid");
+    let (refunded_total, rows): (i64, i64) = sqlx::query_as(
+        "select p.refunded_amount, (select count(*) from payments.refunds r where r.payment_id = p.id and r.reflected)
+         from payments.payments p where p.payment_intent_id = $1",
+    )
+    .bind(&pi)
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert_eq!((refunded_total, rows), (500, 2));
+    let events: i64 =
+        sqlx::query_scalar("select count(*) from payments.outbox where subject = 'ordo.payment.v1.refunded'")
+            .fetch_one(&su)
+            .await
+            .unwrap();
+    assert_eq!(events, 2, "one payment.refunded per Stripe refund");
+    // What is left to refund is captured − refunded: 1046 more is accepted, 1 beyond is not.
+    s.set_faults(ordo_stripe_emulator::Faults::default()).await;
+    let (code, err) = refund(&s, &id, 1047).await;
+    assert_eq!(code, 422, "{err}");
+    assert_eq!(refund(&s, &id, 1046).await.0, 202);
+    s.wait_order(&id, |o| o["data"]["attributes"]["status"] == "refunded")
+        .await;
+}

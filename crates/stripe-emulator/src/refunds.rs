@@ -126,18 +126,12 @@ pub async fn list(state: web::Data<State>, req: HttpRequest, q: web::Query<ListQ
             .values()
             .filter(|r| q.payment_intent.as_deref().is_none_or(|pi| r["payment_intent"] == pi))
             .collect();
-        all.sort_by_key(|r| {
-            std::cmp::Reverse((
-                r["created"].as_i64().unwrap_or(0),
-                r["seq"].as_u64().unwrap_or(0),
-            ))
-        });
+        all.sort_by_key(|r| std::cmp::Reverse((r["created"].as_i64().unwrap_or(0), r["seq"].as_u64().unwrap_or(0))));
         let start = match &q.starting_after {
             Some(after) => {
-                all.iter()
-                    .position(|r| r["id"] == after.as_str())
-                    .ok_or_else(|| StripeError::invalid(&format!("No such refund: '{after}'"), Some("starting_after")))?
-                    + 1
+                all.iter().position(|r| r["id"] == after.as_str()).ok_or_else(|| {
+                    StripeError::invalid(&format!("No such refund: '{after}'"), Some("starting_after"))
+                })? + 1
             }
             None => 0,
         };

@@ -224,7 +224,12 @@ pub(crate) async fn touch(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiEr
 
 /// After a change that may move the total: bring the cart's payment session along
 /// ([`payment_sync::follow_cart`]), then answer with the cart.
-pub(crate) async fn changed(conn: &mut PgConnection, sync: &PaymentLink, id: Uuid, idle: u64) -> Result<Reply, ApiError> {
+pub(crate) async fn changed(
+    conn: &mut PgConnection,
+    sync: &PaymentLink,
+    id: Uuid,
+    idle: u64,
+) -> Result<Reply, ApiError> {
     let cart = load(conn, id, idle, false).await?;
     payment_sync::follow_cart(conn, &sync.bus, sync.timeout, &cart).await?;
     Ok(Reply::new(StatusCode::OK, document(&cart)?))
@@ -895,11 +900,17 @@ pub async fn complete_paid(conn: &mut PgConnection, id: Uuid, idle: u64, actor: 
     let problem = if cart.lines.is_empty() {
         Some(("cart_empty", "the cart has no items".to_owned()))
     } else if let Some(l) = cart.lines.iter().find(|l| l.unit_price.is_none()) {
-        Some(("variant_unpriced", format!("{} has no price in {}", l.sku, cart.currency)))
+        Some((
+            "variant_unpriced",
+            format!("{} has no price in {}", l.sku, cart.currency),
+        ))
     } else if cart.email.is_none() {
         Some(("missing_email", "the cart has no e-mail".to_owned()))
     } else if cart.has_physical() && (cart.shipping_address.is_none() || cart.shipping_option.is_none()) {
-        Some(("missing_shipping", "physical items without address or shipping method".to_owned()))
+        Some((
+            "missing_shipping",
+            "physical items without address or shipping method".to_owned(),
+        ))
     } else {
         None
     };
@@ -908,7 +919,9 @@ pub async fn complete_paid(conn: &mut PgConnection, id: Uuid, idle: u64, actor: 
     }
     let email = cart.email.clone().unwrap_or_default();
     let totals = cart.totals()?;
-    place(conn, &cart, &email, &totals, actor, true).await.map(PaidCart::Order)
+    place(conn, &cart, &email, &totals, actor, true)
+        .await
+        .map(PaidCart::Order)
 }
 
 async fn existing_order(conn: &mut PgConnection, cart: Uuid) -> Result<Uuid, ApiError> {
@@ -1137,7 +1150,8 @@ pub(crate) async fn payment_session(
             require_open(&cart)?;
             let email = checkout_ready(&cart)?;
             let total = cart.totals()?.total;
-            let session = payment_sync::request_session(tx, &link.bus, link.timeout, &cart, total.amount(), &email).await?;
+            let session =
+                payment_sync::request_session(tx, &link.bus, link.timeout, &cart, total.amount(), &email).await?;
             let amount = session.amount.unwrap_or_default();
             let doc = serde_json::json!({"data": {"type": "payment-sessions", "id": session.payment_id, "attributes": {
                 "cart_id": id, "payment_intent_id": session.payment_intent_id, "client_secret": session.client_secret,

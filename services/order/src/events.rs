@@ -264,11 +264,23 @@ impl Handler for OrderEvents {
                             p.order_id = order;
                             tracing::info!(%cart, %order, "paid cart completed from the payment event");
                         }
-                        PaidCart::Rejected { code, message, cart: found } => {
+                        PaidCart::Rejected {
+                            code,
+                            message,
+                            cart: found,
+                        } => {
                             ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
-                            return crate::rejected::payment_rejected(tx, d, tenant, cart, found.as_deref(), code, &message)
-                                .await
-                                .map_err(|e| HandlerError::Transient(e.to_string()));
+                            return crate::rejected::payment_rejected(
+                                tx,
+                                d,
+                                tenant,
+                                cart,
+                                found.as_deref(),
+                                code,
+                                &message,
+                            )
+                            .await
+                            .map_err(|e| HandlerError::Transient(e.to_string()));
                         }
                     }
                     ordo_db::set_scope(tx, &Scope::service(tenant)).await?;

@@ -64,10 +64,7 @@ pub async fn request_session(
     if got.amount_minor != amount || !got.currency.eq_ignore_ascii_case(cart.currency.as_str()) {
         return Err(ApiError::internal(format!(
             "payment session for {} {} answered with {} {}",
-            amount,
-            cart.currency,
-            got.amount_minor,
-            got.currency
+            amount, cart.currency, got.amount_minor, got.currency
         )));
     }
     sqlx::query("update orders.carts set payment_intent_id = $2, payment_amount = $3 where id = $1")
@@ -83,7 +80,12 @@ pub async fn request_session(
 /// After a change to `cart` (already applied in `conn`'s transaction): bring its session, if it
 /// has one, to the new total. A cart with nothing left to pay keeps its session as it is
 /// (it cannot be completed; a payment made on it anyway is refunded when it arrives).
-pub async fn follow_cart(conn: &mut PgConnection, bus: &ordo_bus::Bus, timeout: Duration, cart: &Cart) -> Result<(), ApiError> {
+pub async fn follow_cart(
+    conn: &mut PgConnection,
+    bus: &ordo_bus::Bus,
+    timeout: Duration,
+    cart: &Cart,
+) -> Result<(), ApiError> {
     if cart.payment_intent_id.is_none() {
         return Ok(());
     }
@@ -91,7 +93,15 @@ pub async fn follow_cart(conn: &mut PgConnection, bus: &ordo_bus::Bus, timeout: 
     if total <= 0 || cart.payment_amount == Some(total) {
         return Ok(());
     }
-    request_session(conn, bus, timeout, cart, total, cart.email.as_deref().unwrap_or_default()).await?;
+    request_session(
+        conn,
+        bus,
+        timeout,
+        cart,
+        total,
+        cart.email.as_deref().unwrap_or_default(),
+    )
+    .await?;
     tracing::info!(cart = %cart.id, total, "payment session follows the changed cart");
     Ok(())
 }

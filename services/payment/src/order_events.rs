@@ -231,7 +231,17 @@ impl OrderEvents {
         {
             Ok(r) if r.status == "failed" || r.status == "canceled" => {
                 let message = format!("Stripe answered refund {} as {}", r.id, r.status);
-                insert_refund(tx, request, p, amount, reason, "failed", Some(&r.id), Some(("refund_failed", &message))).await?;
+                insert_refund(
+                    tx,
+                    request,
+                    p,
+                    amount,
+                    reason,
+                    "failed",
+                    Some(&r.id),
+                    Some(("refund_failed", &message)),
+                )
+                .await?;
                 store::publish(tx, &store::refund_failed(p, request, amount, "refund_failed", &message)).await?;
                 Ok(())
             }

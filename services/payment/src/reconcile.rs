@@ -148,7 +148,8 @@ async fn settle(
     tx: &mut sqlx::PgConnection,
     payload: serde_json::Value,
 ) -> Result<String, Unsettled> {
-    let event = serde_json::from_value::<StripeEvent>(payload).map_err(|e| Unsettled::Never(format!("unreadable: {e}")))?;
+    let event =
+        serde_json::from_value::<StripeEvent>(payload).map_err(|e| Unsettled::Never(format!("unreadable: {e}")))?;
     let Some(pi) = event.payment_intent_id() else {
         return Ok("no PaymentIntent".to_owned());
     };

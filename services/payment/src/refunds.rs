@@ -131,7 +131,11 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
                 .await?;
                 if x.source == "order" {
                     let message = format!("Stripe reports refund {} as {}", r.id, r.status);
-                    store::publish(conn, &store::refund_failed(p, x.id, r.amount, "refund_failed", &message)).await?;
+                    store::publish(
+                        conn,
+                        &store::refund_failed(p, x.id, r.amount, "refund_failed", &message),
+                    )
+                    .await?;
                 }
                 Ok(Outcome::Applied)
             }

@@ -47,7 +47,10 @@ pub const HANDLED: &[&str] = &[
 
 /// Event types whose object is a refund.
 pub fn is_refund_event(kind: &str) -> bool {
-    matches!(kind, "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed")
+    matches!(
+        kind,
+        "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed"
+    )
 }
 
 impl StripeEvent {

@@ -173,13 +173,20 @@ fn a_payment_for_another_amount_or_currency_cancels_the_order_for_a_refund() {
         let mut o = new_order();
         let paid = Money::new(amount, Currency::parse(currency).unwrap());
         let c = applied(&mut o, Trigger::PaymentSucceeded { amount: paid });
-        assert_eq!((c.from, c.to), (OrderStatus::Pending, OrderStatus::Canceled), "{amount} {currency}");
+        assert_eq!(
+            (c.from, c.to),
+            (OrderStatus::Pending, OrderStatus::Canceled),
+            "{amount} {currency}"
+        );
         assert_eq!(c.effects, vec![Effect::ReleaseInventory]);
         assert_eq!(o.payment_status(), PaymentStatus::Captured);
         assert_eq!(o.captured().map(|m| m.amount()), captured.map(i64::from));
         // The refund that follows closes the payment side.
         applied(&mut o, Trigger::Refunded { amount: paid });
-        assert_eq!((o.status(), o.payment_status()), (OrderStatus::Canceled, PaymentStatus::Refunded));
+        assert_eq!(
+            (o.status(), o.payment_status()),
+            (OrderStatus::Canceled, PaymentStatus::Refunded)
+        );
     }
 }
 
