@@ -40,6 +40,7 @@ async fn the_api_is_documented_admin_only_and_scoped_to_the_tenant() {
         .collect();
     let served: BTreeSet<(String, String)> = ordo_notification::ROUTES
         .iter()
+        .chain(ordo_runtime::dead_letters::ROUTES)
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, served);

@@ -36,6 +36,7 @@ async fn openapi_documents_exactly_the_served_routes() {
     }
     let served: BTreeSet<(String, String)> = ordo_order::ROUTES
         .iter()
+        .chain(ordo_runtime::dead_letters::ROUTES)
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, served, "documented and served routes differ");

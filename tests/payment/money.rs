@@ -524,3 +524,154 @@ async fn reconciliation_goes_on_past_an_event_it_cannot_resolve() {
     assert!(processed, "the unresolvable event is recorded, not retried for ever");
     assert!(outcome.starts_with("unresolved"), "{outcome}");
 }
+
+/// Dead letters are a first-class work list: an event that keeps failing is dead-lettered after
+/// its attempts (an error log line and `ordo_dead_letters_total`), listed for its tenant's
+/// admins only, and replayed once the cause is gone — applied once, then 409.
+#[tokio::test]
+async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
+    let s = Stack::start().await;
+    let c = s.customer("yoko");
+    let cart = s.digital_cart(&c).await;
+    let pi = pi_of(&s.session(&c, &cart).await);
+    // A rejection for a payment that has not succeeded: the payment service cannot refund it
+    // yet and, after its attempts, dead-letters the event.
+    let mut meta = ordo_events::EventMetadata::for_event::<ordo_events::order::v1::OrderPaymentRejected>(
+        &s.tenant.to_string(),
+        &cart,
+        0,
+    );
+    meta.tenant_id = s.tenant.to_string();
+    let event = ordo_events::order::v1::OrderPaymentRejected {
+        meta: Some(meta),
+        cart_id: cart.clone(),
+        payment_intent_id: pi.clone(),
+        reason: "cart_empty".into(),
+        ..Default::default()
+    };
+    s.shop.publish(s.tenant, &event).await;
+    let payment = |path: &str| format!("{}{path}", s.payment_base);
+    let get = |who: &Caller, path: String| {
+        let (http, token) = (s.http.clone(), who.token.clone());
+        async move {
+            let res = http.get(path).bearer_auth(token).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let post = |who: &Caller, path: String| {
+        let (http, token) = (s.http.clone(), who.token.clone());
+        async move {
+            let res = http
+                .post(path)
+                .bearer_auth(token)
+                .header("idempotency-key", uuid::Uuid::now_v7().to_string())
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let admin = s.admin();
+    // Documented beside the webhook.
+    let doc: Value = reqwest::get(payment("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<(String, String)> = ordo_runtime::dead_letters::ROUTES
+        .iter()
+        .chain(&[("post", "/webhooks/stripe")])
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let letter = loop {
+        let (code, doc) = get(&admin, payment("/admin/dead-letters")).await;
+        assert_eq!(code, 200, "{doc}");
+        if let Some(d) = doc["data"].as_array().and_then(|d| d.first()) {
+            break d.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let a = &letter["attributes"];
+    assert_eq!(a["subject"], "ordo.order.v1.payment_rejected");
+    assert_eq!(a["consumer"], "payment_order_events");
+    assert!(a["error"].as_str().unwrap().contains("not succeeded"), "{letter}");
+    assert_eq!(a["attempts"], 16, "retried for its whole budget first");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    // Another tenant's admin sees none of it and cannot replay it; a customer is refused.
+    let other = Caller::admin(uuid::Uuid::now_v7());
+    let (code, doc) = get(&other, payment("/admin/dead-letters")).await;
+    assert_eq!((code, doc["data"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        post(&other, payment(&format!("/admin/dead-letters/{id}/replay")))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(get(&c, payment("/admin/dead-letters")).await.0, 403);
+    // Still failing: the replay says so and records why.
+    let (code, err) = post(&admin, payment(&format!("/admin/dead-letters/{id}/replay"))).await;
+    assert_eq!(code, 422, "{err}");
+    assert_eq!(err["errors"][0]["code"], "replay_failed");
+    let (_, doc) = get(&admin, payment("/admin/dead-letters?filter[state]=pending")).await;
+    assert!(
+        doc["data"][0]["attributes"]["replay_error"]
+            .as_str()
+            .unwrap()
+            .contains("not succeeded")
+    );
+    // The cause goes away (the payment succeeds); the replay applies it once.
+    let (code, _) = s.confirm(&pi, "pm_card_visa").await;
+    assert_eq!(code, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (code, doc) = post(&admin, payment(&format!("/admin/dead-letters/{id}/replay"))).await;
+        if code == 200 {
+            assert_eq!(doc["data"]["attributes"]["replay_outcome"], "applied", "{doc}");
+            assert!(doc["data"]["attributes"]["replayed_at"].is_string());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replay never succeeded: {doc}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (code, err) = post(&admin, payment(&format!("/admin/dead-letters/{id}/replay"))).await;
+    assert_eq!(
+        (code, err["errors"][0]["code"].as_str()),
+        (409, Some("already_replayed"))
+    );
+    let (_, doc) = get(&admin, payment("/admin/dead-letters?filter[state]=replayed")).await;
+    assert_eq!(doc["data"].as_array().map(Vec::len), Some(1));
+    // Its effect happened exactly once: the whole payment was refunded, once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let refunds: Vec<i64> = {
+            let store = s.emulator.state.store.lock().unwrap();
+            store
+                .refunds
+                .values()
+                .filter(|r| r["payment_intent"] == pi.as_str())
+                .map(|r| r["amount"].as_i64().unwrap())
+                .collect()
+        };
+        if !refunds.is_empty() {
+            assert_eq!(refunds, vec![1546]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replayed event refunded nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -95,6 +95,18 @@ pub struct Consumer<H> {
     handler: Arc<H>,
 }
 
+impl<H> Clone for Consumer<H> {
+    fn clone(&self) -> Self {
+        Consumer {
+            spec: self.spec.clone(),
+            cfg: self.cfg.clone(),
+            pool: self.pool.clone(),
+            bus: self.bus.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
 impl<H> std::fmt::Debug for Consumer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
@@ -125,7 +137,9 @@ impl<H: Handler> Consumer<H> {
             durable_name: Some(self.spec.name.clone()),
             filter_subject: self.bus.subject(&self.spec.filter),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
+            // Above the slowest handler (a Stripe call with its retries), so a message still being
+            // handled is never delivered to a second worker.
+            ack_wait: Duration::from_secs(self.cfg.ack_wait_secs.max(1)),
             // Unlimited on the server: this runner dead-letters after `max_attempts` itself, so a
             // crash loop never silently drops an event.
             max_deliver: -1,
@@ -268,6 +282,9 @@ impl<H: Handler> Consumer<H> {
             self.handler.handle(&mut tx, d).await?;
         }
         if let Some(id) = replayed {
+            // The handler may have scoped the transaction to a tenant; dead letters are the
+            // platform's to mark.
+            ordo_db::set_system(&mut tx).await?;
             sqlx::query(AssertSqlSafe(format!(
                 "update {}.dead_letters set replayed_at = now(), replay_error = null where id = $1",
                 self.spec.schema
@@ -281,25 +298,18 @@ impl<H: Handler> Consumer<H> {
     }
 
     async fn dead_letter(&self, msg: &jetstream::Message, d: &Delivery, reason: &str) -> Outcome {
-        tracing::error!(%reason, attempts = d.attempt, "event dead-lettered");
-        let headers_json = headers_to_json(&d.headers);
-        let result = sqlx::query(AssertSqlSafe(format!(
-            "insert into {}.dead_letters (id, consumer, subject, event_id, headers, payload, error, attempts)
-             values ($1, $2, $3, $4, $5, $6, $7, $8)",
-            self.spec.schema
-        )))
-        .bind(Uuid::now_v7())
-        .bind(&self.spec.name)
-        .bind(&d.subject)
-        .bind((!d.event_id.is_nil()).then_some(d.event_id))
-        .bind(headers_json)
-        .bind(d.payload.as_ref())
-        .bind(reason)
-        .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
-        .execute(&self.pool)
-        .await;
+        let result = self.write_dead_letter(d, reason).await;
         match result {
-            Ok(_) => {
+            Ok(id) => {
+                tracing::error!(
+                    %reason,
+                    attempts = d.attempt,
+                    dead_letter = %id,
+                    tenant = ?d.tenant_id,
+                    "event dead-lettered; an operator can replay it (POST /admin/dead-letters/{{id}}/replay)"
+                );
+                metrics::counter!("ordo_dead_letters_total", "consumer" => self.spec.name.clone(), "subject" => d.subject.clone())
+                    .increment(1);
                 if let Err(e) = msg.ack().await {
                     tracing::warn!(error = %e, "ack after dead letter failed");
                 }
@@ -314,10 +324,34 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
+    async fn write_dead_letter(&self, d: &Delivery, reason: &str) -> Result<Uuid, sqlx::Error> {
+        let id = Uuid::now_v7();
+        let mut tx = ordo_db::begin_system(&self.pool).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "insert into {}.dead_letters (id, consumer, subject, event_id, headers, payload, error, attempts, tenant_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            self.spec.schema
+        )))
+        .bind(id)
+        .bind(&self.spec.name)
+        .bind(&d.subject)
+        .bind((!d.event_id.is_nil()).then_some(d.event_id))
+        .bind(headers_to_json(&d.headers))
+        .bind(d.payload.as_ref())
+        .bind(reason)
+        .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
+        .bind(d.tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Run a dead letter through the handler again (inbox semantics kept). On success it is
     /// marked replayed in the same transaction; on failure the error is recorded.
     #[tracing::instrument(name = "ordo.replay_dead_letter", skip(self), fields(consumer = %self.spec.name))]
     pub async fn replay(&self, dead_letter_id: Uuid) -> Result<Outcome, BusError> {
+        let mut tx = ordo_db::begin_system(&self.pool).await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "select subject, event_id, headers, payload, attempts from {}.dead_letters
              where id = $1 and consumer = $2 and replayed_at is null",
@@ -325,7 +359,7 @@ impl<H: Handler> Consumer<H> {
         )))
         .bind(dead_letter_id)
         .bind(&self.spec.name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| BusError::Event(format!("no pending dead letter {dead_letter_id}")))?;
         let headers_json: serde_json::Value = row.try_get("headers")?;
@@ -333,6 +367,7 @@ impl<H: Handler> Consumer<H> {
         let event_id: Option<Uuid> = row.try_get("event_id")?;
         let event_id = event_id.ok_or_else(|| BusError::Event("dead letter has no event id".into()))?;
         let payload: Vec<u8> = row.try_get("payload")?;
+        tx.commit().await?;
         let d = Delivery {
             subject: row.try_get("subject")?,
             event_id,
@@ -345,14 +380,16 @@ impl<H: Handler> Consumer<H> {
             Ok(true) => Ok(Outcome::Applied),
             Ok(false) => Ok(Outcome::Duplicate),
             Err(e) => {
+                let mut tx = ordo_db::begin_system(&self.pool).await?;
                 sqlx::query(AssertSqlSafe(format!(
                     "update {}.dead_letters set replay_error = $2 where id = $1",
                     self.spec.schema
                 )))
                 .bind(dead_letter_id)
                 .bind(e.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Err(BusError::Event(format!("replay failed: {e}")))
             }
         }
@@ -398,4 +435,25 @@ fn headers_from_json(v: &serde_json::Value) -> HeaderMap {
         }
     }
     h
+}
+
+/// A consumer as the dead-letter endpoints see it: its name, the schema of its dead letters,
+/// and a way to replay one (object-safe, so a service's consumers of different handler types
+/// sit in one registry).
+pub trait Replayer: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> &str;
+    fn schema(&self) -> &str;
+    fn replay_boxed(&self, id: Uuid) -> std::pin::Pin<Box<dyn Future<Output = Result<Outcome, BusError>> + Send + '_>>;
+}
+
+impl<H: Handler> Replayer for Consumer<H> {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+    fn schema(&self) -> &str {
+        &self.spec.schema
+    }
+    fn replay_boxed(&self, id: Uuid) -> std::pin::Pin<Box<dyn Future<Output = Result<Outcome, BusError>> + Send + '_>> {
+        Box::pin(self.replay(id))
+    }
 }

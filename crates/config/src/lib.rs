@@ -144,6 +144,9 @@ pub struct ConsumerConfig {
     pub batch_size: u32,
     /// Messages handled concurrently per consumer.
     pub concurrency: u32,
+    /// How long JetStream waits for an ack before delivering a message again: above the
+    /// slowest handler (a Stripe call: `stripe.timeout_ms` × `stripe.attempts`).
+    pub ack_wait_secs: u64,
 }
 
 /// Checkout rules (used by the order service).
@@ -325,11 +328,14 @@ impl ServiceConfig {
                 poll_interval_ms: 1_000,
             },
             consumer: ConsumerConfig {
-                max_attempts: 5,
-                backoff_initial_ms: 200,
-                backoff_max_ms: 30_000,
+                // 500 ms doubling to 60 s: 16 attempts ≈ 10 minutes of retries before an event
+                // is dead-lettered (a broker, database or Stripe outage of minutes heals itself).
+                max_attempts: 16,
+                backoff_initial_ms: 500,
+                backoff_max_ms: 60_000,
                 batch_size: 64,
                 concurrency: 16,
+                ack_wait_secs: 90,
             },
             checkout: CheckoutConfig {
                 cart_idle_secs: 7 * 24 * 3600,

@@ -117,6 +117,15 @@ pub async fn begin_system(pool: &PgPool) -> Result<Transaction<'static, Postgres
 }
 
 /// Readiness probe: one round trip.
+/// Switch the current transaction to the platform's `system` role (no tenant): for the
+/// platform's own bookkeeping after a handler scoped it to a tenant.
+pub async fn set_system(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('ordo.tenant_id', '', true), set_config('ordo.role', 'system', true)")
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
 }

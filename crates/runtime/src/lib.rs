@@ -3,7 +3,8 @@
 //! [`Platform::connect`] opens the pool (the service's own role), connects to NATS, creates or
 //! updates the streams and builds the JWT authenticator. [`Platform::serve`] binds the HTTP
 //! server (port 0 in tests) with request ids, body limits, JSON:API 404s, `/health/*` and
-//! `/metrics`. [`Running`] owns the server and the background tasks (relay, consumers).
+//! `/metrics`, and the dead-letter endpoints of the service's consumers ([`dead_letters`]).
+//! [`Running`] owns the server and the background tasks (relay, consumers).
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
@@ -27,6 +28,8 @@ use tokio::task::JoinHandle;
 
 pub use ordo_config;
 
+pub mod dead_letters;
+
 /// Everything a service needs from the platform.
 #[derive(Clone, Debug)]
 pub struct Platform {
@@ -34,6 +37,8 @@ pub struct Platform {
     pub pool: PgPool,
     pub bus: Bus,
     pub auth: Authenticator,
+    /// The consumers started so far (for the dead-letter endpoints).
+    pub consumers: dead_letters::Registry,
 }
 
 impl Platform {
@@ -48,6 +53,7 @@ impl Platform {
             pool,
             bus,
             auth,
+            consumers: dead_letters::Registry::default(),
         })
     }
 
@@ -81,6 +87,7 @@ impl Platform {
             self.bus.clone(),
             handler,
         );
+        self.consumers.add(std::sync::Arc::new(consumer.clone()));
         tokio::spawn(consumer.run())
     }
 
@@ -123,6 +130,7 @@ impl Platform {
         let auth = web::Data::new(self.auth.clone());
         let pool = web::Data::new(self.pool.clone());
         let bus = web::Data::new(self.bus.clone());
+        let consumers = web::Data::new(self.consumers.clone());
         let limit = self.config.http.body_limit_bytes;
         let server = HttpServer::new(move || {
             App::new()
@@ -133,7 +141,9 @@ impl Platform {
                 .app_data(auth.clone())
                 .app_data(pool.clone())
                 .app_data(bus.clone())
+                .app_data(consumers.clone())
                 .configure(ordo_http::configure_ops)
+                .configure(dead_letters::configure)
                 .configure(routes.clone())
                 .default_service(web::to(ordo_http::not_found))
         })

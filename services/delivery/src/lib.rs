@@ -110,8 +110,14 @@ fn error_response(codes: &str) -> serde_json::Value {
         "schema": {"$ref": "#/components/schemas/ErrorDocument"}}}})
 }
 
-/// The OpenAPI document, written by hand (the service has four routes and no utoipa).
+/// The OpenAPI document, written by hand, plus the dead-letter routes every service serves (the service has four routes and no utoipa).
 pub fn openapi_document() -> serde_json::Value {
+    let mut doc = own_document();
+    ordo_runtime::dead_letters::document_in(&mut doc);
+    doc
+}
+
+fn own_document() -> serde_json::Value {
     use serde_json::json;
     let key = json!({"name": "key", "in": "path", "required": true,
         "description": "1–512 characters of A-Z a-z 0-9 . _ - in /-separated segments (slashes allowed, no . or .. segments)",

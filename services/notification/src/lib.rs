@@ -92,8 +92,14 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
 }
 
-/// The OpenAPI document, written by hand (three routes).
+/// The OpenAPI document, written by hand, plus the dead-letter routes every service serves (three routes).
 pub fn openapi_document() -> serde_json::Value {
+    let mut doc = own_document();
+    ordo_runtime::dead_letters::document_in(&mut doc);
+    doc
+}
+
+fn own_document() -> serde_json::Value {
     use serde_json::json;
     let error = |d: &str| {
         json!({"description": d, "content": {"application/vnd.api+json": {

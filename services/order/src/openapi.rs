@@ -69,10 +69,14 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document: the generated one plus the dead-letter routes every service serves.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    ordo_runtime::dead_letters::document_in(&mut doc);
+    doc
+}
+
 /// `GET /openapi.json`
 pub async fn serve() -> HttpResponse {
-    match ApiDoc::openapi().to_json() {
-        Ok(json) => HttpResponse::Ok().content_type("application/json").body(json),
-        Err(e) => actix_web::ResponseError::error_response(&ordo_http::ApiError::internal(e)),
-    }
+    HttpResponse::Ok().json(document())
 }

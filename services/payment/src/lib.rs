@@ -56,9 +56,16 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-async fn openapi() -> HttpResponse {
+/// The OpenAPI document: the webhook (generated) and the dead-letter routes every service serves.
+pub fn openapi_document() -> serde_json::Value {
     use utoipa::OpenApi;
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    ordo_runtime::dead_letters::document_in(&mut doc);
+    doc
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
 }
 
 /// Build and start the service (the function `main` and the tests both call).
@@ -71,6 +78,18 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
         timeout: Duration::from_millis(cfg.stripe.timeout_ms.max(1)),
         attempts: cfg.stripe.attempts.max(1),
     })?;
+    let slowest_ms = cfg
+        .stripe
+        .timeout_ms
+        .saturating_mul(u64::from(cfg.stripe.attempts.max(1)));
+    if cfg.consumer.ack_wait_secs.saturating_mul(1000) <= slowest_ms {
+        anyhow::bail!(
+            "consumer.ack_wait_secs ({}) must exceed a Stripe call with its retries (stripe.timeout_ms × stripe.attempts = {} ms): \
+             JetStream would hand a message still being handled to another worker",
+            cfg.consumer.ack_wait_secs,
+            slowest_ms
+        );
+    }
     if cfg.stripe.webhook_secrets.is_empty() {
         tracing::warn!("no Stripe webhook secret configured: every webhook will be refused");
     }
