@@ -187,11 +187,15 @@ async fn every_step_of_an_order_reaches_the_customer_in_order_with_the_right_con
     );
 
     // Bo's two.
-    let bos: Vec<&str> = all
-        .iter()
-        .filter(|x| x.to.contains("bo@example.com"))
-        .map(|x| x.subject.as_str())
-        .collect();
+    let bo_mail: Vec<_> = all.iter().filter(|x| x.to.contains("bo@example.com")).collect();
+    // The cancellation says why (the event used to carry "canceled" whatever the reason).
+    let canceled = bo_mail.last().unwrap();
+    assert!(
+        canceled.text.contains("was canceled (at your request)"),
+        "{}",
+        canceled.text
+    );
+    let bos: Vec<&str> = bo_mail.iter().map(|x| x.subject.as_str()).collect();
     assert_eq!(
         bos,
         [

@@ -30,6 +30,8 @@ pub struct Options {
     pub reconcile_after_secs: Option<u64>,
     /// The order service's token validation (default: the test keys).
     pub order_auth: Option<ordo_config::AuthConfig>,
+    /// Unpaid orders expire after this many seconds (swept every second).
+    pub unpaid_ttl_secs: Option<u64>,
 }
 
 impl Stack {
@@ -65,6 +67,10 @@ impl Stack {
         let shop = Shop::start_on(db, bus, |c| {
             if let Some(auth) = o.order_auth {
                 c.auth = auth;
+            }
+            if let Some(ttl) = o.unpaid_ttl_secs {
+                c.checkout.unpaid_order_ttl_secs = ttl;
+                c.checkout.sweep_interval_secs = 1;
             }
         })
         .await;

@@ -675,3 +675,104 @@ async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// An order whose asynchronous payment is still in flight at Stripe is neither canceled by its
+/// customer nor expired by the sweep; once Stripe says the payment failed, the order is back to
+/// pending and expires — with its real reason in `order.canceled`.
+#[tokio::test]
+async fn a_payment_in_flight_is_not_canceled_by_the_customer_nor_expired() {
+    let s = Stack::start_with(Options {
+        unpaid_ttl_secs: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let c = s.customer("zeno");
+    let cart = s.digital_cart(&c).await;
+    let pi = pi_of(&s.session(&c, &cart).await);
+    let id = s.complete(&c, &cart).await["id"].as_str().unwrap().to_owned();
+    let (code, _) = s.confirm(&pi, "pm_async_processing").await;
+    assert_eq!(code, 200);
+    s.wait_order(&id, |o| o["data"]["attributes"]["payment_status"] == "processing")
+        .await;
+    let (code, err) = s
+        .shop
+        .send("POST", &format!("/store/orders/{id}/cancel"), &c, None, None)
+        .await;
+    assert_eq!(code, 409, "{err}");
+    assert_eq!(err["errors"][0]["code"], "order_not_cancelable");
+    // Well past its time to live, swept every second: still processing.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, o) = s.shop.get(&format!("/admin/orders/{id}"), &s.admin()).await;
+    assert_eq!(status(&o["data"]), "processing", "{o}");
+    // Stripe gives up on the payment: back to pending, then expired.
+    let res = s
+        .http
+        .post(format!("{}_emulator/payment_intents/{pi}/settle", s.emulator.url()))
+        .json(&json!({"outcome": "failed", "webhook": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let done = s.wait_order(&id, |o| status(&o["data"]) == "canceled").await;
+    let history = done["data"]["attributes"]["history"].as_array().unwrap().clone();
+    let cancel = history.iter().find(|h| h["to"] == "canceled").unwrap();
+    assert_eq!(cancel["detail"]["reason"], "expired");
+    let su = s.superuser().await;
+    let payload: Vec<u8> =
+        sqlx::query_scalar("select payload from orders.outbox where subject = 'ordo.order.v1.canceled'")
+            .fetch_one(&su)
+            .await
+            .unwrap();
+    let e: ordo_events::order::v1::OrderCanceled = ordo_events::decode(&payload).unwrap();
+    assert_eq!(e.reason, "expired", "the event carries the real reason");
+}
+
+/// A paid cart completed beyond stock takes what was left; if that order is then canceled (its
+/// payment did not match), only what it really took goes back — no stock is created.
+#[tokio::test]
+async fn canceling_an_oversold_order_creates_no_stock() {
+    let s = Stack::start().await;
+    let su = s.superuser().await;
+    sqlx::query("update orders.variants set inventory = 1 where id = $1::uuid")
+        .bind(&s.catalog.physical)
+        .execute(&su)
+        .await
+        .unwrap();
+    let (a, b) = (s.customer("ann"), s.customer("ben"));
+    let cart_a = s.shop.ready_cart(&a, &s.catalog, &[(&s.catalog.physical, 1)]).await;
+    let cart_b = s.shop.ready_cart(&b, &s.catalog, &[(&s.catalog.physical, 1)]).await;
+    let pi_b = pi_of(&s.session(&b, &cart_b).await);
+    // Ann takes the last one.
+    let pi_a = pi_of(&s.session(&a, &cart_a).await);
+    let order_a = s.complete(&a, &cart_a).await["id"].as_str().unwrap().to_owned();
+    s.confirm(&pi_a, "pm_card_visa").await;
+    s.wait_order(&order_a, |o| status(&o["data"]) == "paid").await;
+    // Ben pays another amount than his cart's and never completes: his order is made from the
+    // payment (beyond stock: it takes nothing), then canceled for the mismatch and refunded.
+    let res = s
+        .http
+        .post(format!("{}v1/payment_intents/{pi_b}", s.emulator.url()))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("amount=100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    s.confirm(&pi_b, "pm_card_visa").await;
+    let order_b = s.order_of_cart(&cart_b).await["id"].as_str().unwrap().to_owned();
+    s.wait_order(&order_b, |o| o["data"]["attributes"]["payment_status"] == "refunded")
+        .await;
+    let reserved: Option<i32> = sqlx::query_scalar("select reserved from orders.order_lines where order_id = $1::uuid")
+        .bind(&order_b)
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(reserved, Some(0));
+    let stock: Option<i32> = sqlx::query_scalar("select inventory from orders.variants where id = $1::uuid")
+        .bind(&s.catalog.physical)
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(stock, Some(0), "one unit existed and Ann has it");
+}

@@ -7,7 +7,7 @@
 //! | pending, processing | paid | payment succeeded for exactly the order total |
 //! | pending, processing | canceled | payment succeeded for another amount or currency (refunded in full) |
 //! | processing | pending | payment failed (attempt recorded; the customer may retry) |
-//! | pending, processing | canceled | customer or operator cancels, or the unpaid order expires |
+//! | pending, processing | canceled | customer (pending only) or operator cancels, or the unpaid order expires (not while an asynchronous payment is in flight) |
 //! | paid | fulfilled | all lines fulfilled |
 //! | fulfilled | delivered | all lines delivered |
 //! | paid, fulfilled, delivered | refunded | refunded total reaches the captured total |
@@ -424,6 +424,15 @@ impl Order {
                 self.payment_status = PaymentStatus::Failed;
                 self.failed_attempts = self.failed_attempts.saturating_add(1);
                 Ok(vec![])
+            }
+            (S::Processing, Trigger::Cancel { reason })
+                if reason == CancelReason::Customer
+                    || (reason == CancelReason::Expired && self.payment_status == PaymentStatus::Processing) =>
+            {
+                // Once paying, the customer can no longer cancel; and an asynchronous payment
+                // still in flight at Stripe is not expired (the payment service's reconciler
+                // settles it; a failure brings the order back to pending, which can expire).
+                Err(self.not_allowed(kind))
             }
             (S::Pending | S::Processing, Trigger::Cancel { .. }) => {
                 let mut effects = vec![Effect::ReleaseInventory];

@@ -1,5 +1,7 @@
 //! The expiry sweep: unpaid orders older than the configured time are canceled (stock released,
-//! `ordo.order.v1.canceled` published) and expired idempotency records are purged. Safe in any
+//! `ordo.order.v1.canceled` with reason `expired` published) — except those whose asynchronous
+//! payment is still in flight at Stripe (payment_status `processing`): the payment service's
+//! reconciler settles those, and a failure brings them back to `pending`, which expires — and expired idempotency records are purged. Safe in any
 //! number of replicas: each order is canceled under its row lock; a second attempt is refused
 //! by the state machine and skipped.
 //!
@@ -34,7 +36,8 @@ async fn sweep_tenant(pool: &PgPool, tenant: Uuid, unpaid_ttl_secs: u64) -> Resu
     let mut tx = ordo_db::begin_scoped(pool, &Scope::service(tenant)).await?;
     let due: Vec<Uuid> = sqlx::query_scalar(
         "select id from orders.orders
-         where tenant_id = $1 and status in ('pending', 'processing')
+         where tenant_id = $1
+           and (status = 'pending' or (status = 'processing' and payment_status <> 'processing'))
            and created_at < now() - make_interval(secs => $2)
          order by created_at limit 500",
     )

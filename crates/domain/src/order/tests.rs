@@ -211,7 +211,7 @@ fn cancel_effects_depend_on_payment_state() {
     let c = applied(
         &mut o,
         Trigger::Cancel {
-            reason: CancelReason::Customer,
+            reason: CancelReason::Operator,
         },
     );
     assert_eq!(c.effects, vec![Effect::ReleaseInventory, Effect::CancelPayment]);
@@ -450,4 +450,41 @@ proptest! {
         }
         prop_assert!(paid_transitions <= 1, "paid at most once");
     }
+}
+
+#[test]
+fn a_customer_cannot_cancel_once_paying_and_expiry_waits_for_a_payment_in_flight() {
+    let mut o = new_order();
+    must(&mut o, Trigger::PaymentProcessing);
+    for reason in [CancelReason::Customer, CancelReason::Expired] {
+        let r = o.apply(Uuid::now_v7(), Trigger::Cancel { reason });
+        assert!(
+            matches!(r, Err(TransitionError::NotAllowed { .. })),
+            "{reason:?}: {r:?}"
+        );
+        assert_eq!(o.status(), OrderStatus::Processing);
+    }
+    // An operator may still cancel (the payment service cancels the PaymentIntent).
+    let c = applied(
+        &mut o,
+        Trigger::Cancel {
+            reason: CancelReason::Operator,
+        },
+    );
+    assert!(c.effects.contains(&Effect::CancelPayment));
+    // An authorized (manual capture) payment is not in flight: expiry may release it.
+    let mut o = new_order();
+    must(
+        &mut o,
+        Trigger::PaymentAuthorized {
+            amount: Money::new(TOTAL, eur()),
+        },
+    );
+    let c = applied(
+        &mut o,
+        Trigger::Cancel {
+            reason: CancelReason::Expired,
+        },
+    );
+    assert!(c.effects.contains(&Effect::CancelPayment));
 }
