@@ -228,3 +228,61 @@ async fn every_step_of_an_order_reaches_the_customer_in_order_with_the_right_con
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A payment for a cart emptied after its payment session can become no order: it is refunded
+/// in full, and the customer hears exactly that (one message, no order link), nothing else.
+#[tokio::test]
+async fn a_payment_that_became_no_order_is_refunded_and_the_customer_is_told() {
+    let m = Mailed::start().await;
+    let s = &m.shop.s;
+    let cy = s.customer("cy");
+    let cart = s.digital_cart(&cy).await;
+    let pi = s.session(&cy, &cart).await["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, doc) = s.shop.get(&format!("/store/carts/{cart}"), &cy).await;
+    let line = doc["data"]["attributes"]["items"][0]["id"].as_str().unwrap().to_owned();
+    let (code, _) = s
+        .shop
+        .send(
+            "DELETE",
+            &format!("/store/carts/{cart}/line-items/{line}"),
+            &cy,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(s.confirm(&pi, "pm_card_visa").await.0, 200);
+    let mail = m.wait_mail(1).await;
+    assert_eq!(mail[0].to, "cy@example.com");
+    assert!(
+        mail[0]
+            .subject
+            .ends_with(&format!("your payment of {} was refunded", money(1546, "EUR"))),
+        "{}",
+        mail[0].subject
+    );
+    assert!(
+        mail[0]
+            .text
+            .contains("could not turn it into an order (the cart was empty)"),
+        "{}",
+        mail[0].text
+    );
+    assert!(!mail[0].text.contains("Your order:"), "{}", mail[0].text);
+    // Nothing more arrives (no refund mail for an order that does not exist), nothing is stuck.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(m.smtp.messages().len(), 1);
+    let db = s.superuser().await;
+    for schema in ["orders", "payments", "notifications"] {
+        let dead: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select count(*) from {schema}.dead_letters"
+        )))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!(dead, 0, "{schema}");
+    }
+}

@@ -158,6 +158,7 @@ pub fn view(kind: &str, data: &Value, sender: &Sender, order_id: &str, links: Ve
         "shipped" => format!("{store}: order #{number} has shipped"),
         "refunded" => format!("{store}: {} refunded for order #{number}", v.amount),
         "canceled" => format!("{store}: order #{number} was canceled"),
+        "payment_returned" => format!("{store}: your payment of {} was refunded", v.amount),
         other => format!("{store}: order #{number} ({other})"),
     };
     v

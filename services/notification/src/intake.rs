@@ -9,14 +9,15 @@
 //! | `payment.failed` (of a placed order) | payment_failed, with the order page to pay again |
 //! | `delivery.shipment_created` | shipped (carrier, tracking number, the lines) |
 //! | `payment.refunded` | refunded (this refund's amount, and the total when partial refunds add up) |
-//! | `order.canceled` | canceled |
+//! | `order.canceled` | canceled (with its reason) |
+//! | `order.payment_rejected` | payment_returned: a payment that became no order was refunded in full |
 
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_db::Scope;
 use ordo_events::Event;
 use ordo_events::common::v1::{LineKind, Money};
 use ordo_events::delivery::v1::ShipmentCreated;
-use ordo_events::order::v1::{OrderCanceled, OrderLine, OrderPaid, OrderPlaced};
+use ordo_events::order::v1::{OrderCanceled, OrderLine, OrderPaid, OrderPaymentRejected, OrderPlaced};
 use ordo_events::payment::v1::{PaymentFailed, PaymentRefunded};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, Row};
@@ -193,6 +194,33 @@ impl Handler for Intake {
                 )
                 .await
             }
+            OrderPaymentRejected::SUBJECT => {
+                let e: OrderPaymentRejected = d.decode()?;
+                if e.email.is_empty() {
+                    tracing::info!(cart = %e.cart_id, "refunded payment without an e-mail: nobody to tell");
+                    return Ok(());
+                }
+                // No order exists: the message is keyed by the cart.
+                let cart = uuid(&e.cart_id)?;
+                let data = json!({"currency": e.amount.as_ref().map(|m| m.currency.clone()).unwrap_or_default(),
+                    "amount": minor(e.amount.as_ref()), "reason": match e.reason.as_str() {
+                        "cart_empty" => "the cart was empty",
+                        "variant_unpriced" => "an item is no longer sold in your currency",
+                        "missing_email" | "missing_shipping" => "the checkout was not finished",
+                        _ => "the cart could no longer be ordered" }});
+                enqueue(
+                    tx,
+                    New {
+                        tenant,
+                        event,
+                        kind: "payment_returned",
+                        order: cart,
+                        recipient: &e.email,
+                        data,
+                    },
+                )
+                .await
+            }
             PaymentFailed::SUBJECT => {
                 let e: PaymentFailed = d.decode()?;
                 let order = if e.order_id.is_empty() {
@@ -235,6 +263,10 @@ impl Handler for Intake {
             }
             PaymentRefunded::SUBJECT => {
                 let e: PaymentRefunded = d.decode()?;
+                if e.order_id.is_empty() {
+                    // The refund of a payment that became no order: payment_returned tells it.
+                    return Ok(());
+                }
                 let order = uuid(&e.order_id)?;
                 let k = known(tx, order).await?;
                 let currency = e.amount.as_ref().map_or(k.currency.clone(), |m| m.currency.clone());

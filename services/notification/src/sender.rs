@@ -115,7 +115,7 @@ impl Sender {
              where m.status = 'pending' and m.next_attempt_at <= now()
                and not exists (select 1 from notifications.messages e
                                where e.order_id = m.order_id and e.event_id < m.event_id and e.status = 'pending')
-               and (m.kind = 'order_confirmation' or m.created_at < now() - make_interval(secs => $1)
+               and (m.kind in ('order_confirmation', 'payment_returned') or m.created_at < now() - make_interval(secs => $1)
                     or exists (select 1 from notifications.orders o where o.order_id = m.order_id))
              order by m.event_id limit 1 for update skip locked",
         )

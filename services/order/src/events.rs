@@ -196,6 +196,15 @@ async fn resolve(tx: &mut PgConnection, p: &Planned) -> Result<Option<Uuid>, Han
     Ok(None)
 }
 
+/// Whether `pi` paid for a cart that could not become an order (its payment is refunded).
+async fn rejected_payment(tx: &mut PgConnection, pi: &str) -> Result<bool, HandlerError> {
+    let status: Option<String> = sqlx::query_scalar("select status from orders.carts where payment_intent_id = $1")
+        .bind(pi)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(status.as_deref() == Some("payment_refunded"))
+}
+
 /// A refund request's outcome, recorded on the operator's request.
 async fn refund_outcome(tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
     let (request, status, failure) = match d.subject.as_str() {
@@ -293,6 +302,13 @@ impl Handler for OrderEvents {
                     return Ok(());
                 }
                 _ => {
+                    if let Some(pi) = &p.payment_intent_id
+                        && rejected_payment(tx, pi).await?
+                    {
+                        // The payment of a cart that became no order (refunded in full).
+                        tracing::info!(payment_intent = %pi, trigger = %kind, "event of a rejected payment; nothing to change");
+                        return Ok(());
+                    }
                     return Err(HandlerError::Transient(format!(
                         "{} before its order exists",
                         d.subject
