@@ -28,12 +28,15 @@ async fn settled(shop: &Shop, url: &str) {
     let su = shop.superuser().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let claimed: bool =
-            sqlx::query_scalar("select not isempty(run_claimed) from delivery.tokens where token_hash = $1")
-                .bind(&hash)
-                .fetch_one(&su)
-                .await
-                .unwrap();
+        let claimed: bool = sqlx::query_scalar(
+            "select exists (select 1 from delivery.download_claims c join delivery.tokens t
+                              on t.token_hash = c.token_hash and t.run_number = c.run_number
+                            where c.token_hash = $1)",
+        )
+        .bind(&hash)
+        .fetch_one(&su)
+        .await
+        .unwrap();
         if !claimed {
             return;
         }
@@ -111,4 +114,58 @@ async fn a_download_resumed_after_a_broken_connection_counts_once() {
     settled(&shop, &url).await;
     assert_eq!(used(&shop).await, vec![1], "one download");
     shop.wait_status(&order, "delivered").await;
+}
+
+/// N requests for the same bytes in flight at once cost N uses, even when each asks for less
+/// than the resume slack (the shared claim let the second and third join the first's run for
+/// free, and the first to end dropped the others' claims).
+#[tokio::test]
+async fn parallel_requests_for_the_same_bytes_each_count() {
+    let shop = Shop::start().await;
+    let file = bytes(64 << 20);
+    shop.upload(file.clone()).await;
+    let ida = shop.s.customer("ida");
+    let order = shop.paid_order(&ida, 0).await;
+    let url = shop.link(&ida, &order).await;
+    // 12 MiB each: below the slack (16 MiB for this file), above what socket buffers hold, so
+    // all three are still sending while the others arrive.
+    let mut open = Vec::new();
+    for n in 1..=3 {
+        let mut res = shop
+            .http
+            .get(&url)
+            .header("range", "bytes=0-12582911")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206);
+        let first = res.chunk().await.unwrap().unwrap();
+        assert_eq!(first[..], file[..first.len()]);
+        open.push(res);
+        assert_eq!(used(&shop).await, vec![n], "request {n} in flight");
+    }
+    // The second ends; the first and third still hold their claims: asking for their bytes
+    // again is another use.
+    let second = open.remove(1);
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut res = shop
+        .http
+        .get(&url)
+        .header("range", "bytes=0-1048575")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 206);
+    res.chunk().await.unwrap();
+    assert_eq!(used(&shop).await, vec![4]);
+    drop(res);
+    drop(open);
+    settled(&shop, &url).await;
+    // Five uses in all: the fifth request is the last allowed, the sixth is refused.
+    let (code, _, _) = shop.fetch(&url, Some("bytes=0-99")).await;
+    assert_eq!(code, 206);
+    assert_eq!(used(&shop).await, vec![5]);
+    let (code, _, body) = shop.fetch(&url, Some("bytes=0-99")).await;
+    assert_eq!((code, error_code(&body).as_str()), (403, "download_limit_reached"));
 }

@@ -6,10 +6,12 @@
 //! 416. Otherwise the request joins the token's current download *run* or starts a new one,
 //! which costs one use of the grant. A request starts a new run when
 //! * it asks for bytes the run already sent completely (`run_done`), or
+//! * it asks for any byte that a request of the run still sending has claimed (each request's
+//!   claim is its own row in `download_claims`, removed when that request ends — so N parallel
+//!   requests for the same bytes cost N uses, and one ending never drops another's claim); or
 //! * it asks for more than a slack (a quarter of the file, at most 16 MiB) of bytes that the run
-//!   sent in requests that broke off (`run_partial`) or that requests still sending have claimed
-//!   (`run_claimed`) — the slack lets a resumed download ask again for what was lost in socket
-//!   buffers when its connection broke; or
+//!   sent in requests that broke off (`run_partial`) — the slack lets a resumed download ask
+//!   again for what was lost in socket buffers when its connection broke; or
 //! * the run has been silent for `resume_window_secs`.
 //!
 //! So a download resumed in several range requests (or fetched in parallel, disjoint pieces)
@@ -144,6 +146,8 @@ struct Run {
     tenant: Uuid,
     token_hash: [u8; 32],
     run_number: i32,
+    /// This request's claim on its ranges (removed when it ends).
+    claim: Uuid,
     size: u64,
     /// The ranges this request sends (the whole file: `[(0, size)]`), each after a part header
     /// of the given length (multipart) or none: the body's layout, to map bytes sent to ranges.
@@ -212,8 +216,7 @@ pub async fn download(
         "select g.id as grant_id, g.asset_key, g.revoked_at is not null as revoked,
                 t.expires_at <= now() as expired, g.downloads_used, g.max_downloads, t.run_number,
                 t.run_last_at is null or t.run_last_at < now() - make_interval(secs => $2) as idle,
-                t.run_done::text as run_done, t.run_partial::text as run_partial,
-                t.run_claimed::text as run_claimed
+                t.run_done::text as run_done, t.run_partial::text as run_partial
          from delivery.tokens t join delivery.grants g on g.id = t.grant_id
          where t.token_hash = $1
          for update of t, g",
@@ -270,21 +273,23 @@ pub async fn download(
         }
     };
     // Does this request continue the current run, or start a new one (one more use)?
-    let (again_done, again_sent): (bool, i64) = sqlx::query_as(
-        "select $1::text::int8multirange && $4::text::int8multirange,
-                coalesce((select sum(upper(r) - lower(r)) from unnest(
-                    ($2::text::int8multirange + $3::text::int8multirange) * $4::text::int8multirange) r), 0)::int8",
+    let mut run_number: i32 = row.try_get("run_number").map_err(ApiError::database)?;
+    let (again_done, again_partial, in_flight): (bool, i64, bool) = sqlx::query_as(
+        "select $1::text::int8multirange && $3::text::int8multirange,
+                coalesce((select sum(upper(r) - lower(r)) from unnest($2::text::int8multirange * $3::text::int8multirange) r), 0)::int8,
+                exists (select 1 from delivery.download_claims c
+                        where c.token_hash = $4 and c.run_number = $5 and c.ranges && $3::text::int8multirange)",
     )
     .bind(row.try_get::<String, _>("run_done").map_err(ApiError::database)?)
     .bind(row.try_get::<String, _>("run_partial").map_err(ApiError::database)?)
-    .bind(row.try_get::<String, _>("run_claimed").map_err(ApiError::database)?)
     .bind(multirange(&ranges))
+    .bind(&digest[..])
+    .bind(run_number)
     .fetch_one(&mut *tx)
     .await
     .map_err(ApiError::database)?;
     let idle: bool = row.try_get("idle").map_err(ApiError::database)?;
-    let mut run_number: i32 = row.try_get("run_number").map_err(ApiError::database)?;
-    if idle || again_done || again_sent as u64 > resume_slack(size) {
+    if idle || again_done || in_flight || again_partial as u64 > resume_slack(size) {
         let used: i32 = row.try_get("downloads_used").map_err(ApiError::database)?;
         let max: i32 = row.try_get("max_downloads").map_err(ApiError::database)?;
         if used >= max {
@@ -301,8 +306,7 @@ pub async fn download(
             .map_err(ApiError::database)?;
         run_number += 1;
         sqlx::query(
-            "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_claimed = '{}',
-                 run_completed = false
+            "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_completed = false
              where token_hash = $1",
         )
         .bind(&digest[..])
@@ -310,15 +314,30 @@ pub async fn download(
         .execute(&mut *tx)
         .await
         .map_err(ApiError::database)?;
+        // The earlier run's requests were paid for by it; their claims no longer matter.
+        sqlx::query("delete from delivery.download_claims where token_hash = $1 and run_number < $2")
+            .bind(&digest[..])
+            .bind(run_number)
+            .execute(&mut *tx)
+            .await
+            .map_err(ApiError::database)?;
         metrics::counter!("ordo_delivery_downloads_total").increment(1);
     }
     let ranges = if size == 0 { vec![] } else { ranges };
+    sqlx::query("update delivery.tokens set run_last_at = now(), requests = requests + 1 where token_hash = $1")
+        .bind(&digest[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(ApiError::database)?;
+    let claim = Uuid::now_v7();
     sqlx::query(
-        "update delivery.tokens set run_last_at = now(), requests = requests + 1,
-             run_claimed = run_claimed + $2::text::int8multirange
-         where token_hash = $1",
+        "insert into delivery.download_claims (id, tenant_id, token_hash, run_number, ranges)
+         values ($1, $2, $3, $4, $5::text::int8multirange)",
     )
+    .bind(claim)
+    .bind(tenant)
     .bind(&digest[..])
+    .bind(run_number)
     .bind(multirange(&ranges))
     .execute(&mut *tx)
     .await
@@ -330,6 +349,7 @@ pub async fn download(
         tenant,
         token_hash: digest,
         run_number,
+        claim,
         size,
         layout: ranges.iter().map(|r| (0, *r)).collect(),
     };
@@ -519,17 +539,20 @@ async fn record(run: &Run, progress: Progress) -> Result<(), sqlx::Error> {
     let mut tx = ordo_db::begin_scoped(&run.pool, &Scope::service(run.tenant)).await?;
     sqlx::query(
         "update delivery.tokens set run_done = run_done + $3::text::int8multirange,
-             run_partial = run_partial + $4::text::int8multirange,
-             run_claimed = run_claimed - $5::text::int8multirange
+             run_partial = run_partial + $4::text::int8multirange
          where token_hash = $1 and run_number = $2",
     )
     .bind(&run.token_hash[..])
     .bind(run.run_number)
     .bind(multirange(&done))
     .bind(multirange(&partial))
-    .bind(multirange(&run.ranges()))
     .execute(&mut *tx)
     .await?;
+    // Only this request's claim: a parallel request's claim on the same bytes stays.
+    sqlx::query("delete from delivery.download_claims where id = $1")
+        .bind(run.claim)
+        .execute(&mut *tx)
+        .await?;
     let grant: Option<Uuid> = sqlx::query_scalar(
         "update delivery.tokens set run_completed = true
          where token_hash = $1 and run_number = $2 and not run_completed

@@ -38,7 +38,9 @@ pub async fn purge_once(pool: &PgPool, after: Duration) -> Result<u64, sqlx::Err
                          order by expires_at limit $2 for update skip locked)
                      returning token_hash),
                  unindexed as (
-                     delete from delivery.token_tenants where token_hash in (select token_hash from gone))
+                     delete from delivery.token_tenants where token_hash in (select token_hash from gone)),
+                 unclaimed as (
+                     delete from delivery.download_claims where token_hash in (select token_hash from gone))
                  select count(*) from gone",
             )
             .bind(secs)
