@@ -21,7 +21,7 @@ async fn dropped_responses_still_make_exactly_one_intent_per_cart() {
         .collect()
         .await;
     s.set_faults(Faults {
-        drop_response_rate: 0.2,
+        drop_response_rate: 0.25,
         ..Default::default()
     })
     .await;
@@ -43,7 +43,7 @@ async fn dropped_responses_still_make_exactly_one_intent_per_cart() {
         .stats
         .dropped_responses
         .load(std::sync::atomic::Ordering::SeqCst);
-    assert!(dropped >= 2, "the fault was exercised: {dropped} responses dropped");
+    assert!(dropped >= 1, "the fault was exercised: {dropped} responses dropped");
     let intents = s.intents().await;
     let mut per_cart: HashMap<String, usize> = HashMap::new();
     for pi in &intents {
@@ -135,12 +135,17 @@ async fn a_thousand_orders_with_duplicated_shuffled_webhooks_end_right() {
         assert_eq!(*succeeded, 1, "order of cart #{i}: one paid transition");
         assert_eq!(*refunds, i64::from(i.is_multiple_of(10)), "order of cart #{i}: refunds");
     }
-    // ordo itself issued no refund; Stripe holds exactly the 100 made in its dashboard.
-    let ours: i64 = sqlx::query_scalar("select count(*) from payments.refunds")
-        .fetch_one(&su)
-        .await
-        .unwrap();
-    assert_eq!(ours, 0);
+    // ordo itself issued no refund; Stripe holds exactly the 100 made in its dashboard, each
+    // recorded once by its Stripe id.
+    let (ours, dashboard): (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where source = 'order'),
+                count(distinct stripe_refund_id) filter (where source = 'stripe' and reflected and status = 'succeeded')
+         from payments.refunds",
+    )
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert_eq!((ours, dashboard), (0, 100));
     assert_eq!(s.emulator.state.store.lock().unwrap().refunds.len(), 100);
     let duplicates: i64 = sqlx::query_scalar("select count(*) from payments.stripe_events")
         .fetch_one(&su)
