@@ -336,3 +336,47 @@ async fn another_customer_or_another_tenants_admin_gets_404() {
         .await;
     assert_eq!(code, 200, "the tenant's own admin may");
 }
+
+/// The links RPC never reads a missing field as "anyone": a request that does not say who asks
+/// is refused, and a customer's request must name the order's own customer.
+#[tokio::test]
+async fn the_links_rpc_refuses_a_request_that_does_not_say_who_asks() {
+    use ordo_events::delivery::v1::{DownloadLinksReply, DownloadLinksRequest};
+    let shop = Shop::start().await;
+    shop.upload(bytes(1000)).await;
+    let kim = shop.s.customer("kim");
+    let order = shop.paid_order(&kim, 0).await;
+    let ask = |customer: &str, requester: &str| {
+        let request = DownloadLinksRequest {
+            tenant_id: shop.s.tenant.to_string(),
+            order_id: order.clone(),
+            customer_id: customer.to_owned(),
+            requester: requester.to_owned(),
+        };
+        let bus = shop.s.shop.bus.bus.clone();
+        async move {
+            let reply: DownloadLinksReply = ordo_bus::rpc::request(
+                &bus,
+                ordo_events::rpc::DELIVERY_DOWNLOAD_LINKS,
+                &request,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+            (reply.error.map(|e| e.code).unwrap_or_default(), reply.links.len())
+        }
+    };
+    assert_eq!(
+        ask("", "").await,
+        ("invalid_request".to_owned(), 0),
+        "no requester: refused"
+    );
+    assert_eq!(
+        ask("", "customer").await,
+        ("order_unknown".to_owned(), 0),
+        "a customer without id"
+    );
+    assert_eq!(ask("mallory", "customer").await, ("order_unknown".to_owned(), 0));
+    assert_eq!(ask("kim", "customer").await, (String::new(), 1));
+    assert_eq!(ask("", "operator").await, (String::new(), 1));
+}

@@ -61,9 +61,18 @@ async fn issue(state: &AppState, req: &DownloadLinksRequest) -> anyhow::Result<D
         return Ok(error("order_unknown", "no paid order with this id"));
     };
     let customer: String = row.try_get("customer_id")?;
-    if !req.customer_id.is_empty() && req.customer_id != customer {
-        // The order service checks ownership first; this is the second lock on the door.
-        return Ok(error("order_unknown", "no paid order with this id"));
+    // Who asks is said, never implied by a missing field: a customer's request must name the
+    // order's own customer (the order service checks first; this is the second lock).
+    match req.requester.as_str() {
+        "customer" if !req.customer_id.is_empty() && req.customer_id == customer => {}
+        "customer" => return Ok(error("order_unknown", "no paid order with this id")),
+        "operator" | "service" => {}
+        _ => {
+            return Ok(error(
+                "invalid_request",
+                "requester must be customer, operator or service",
+            ));
+        }
     }
     if row.try_get::<bool, _>("revoked")? {
         return Ok(error(

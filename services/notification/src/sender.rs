@@ -282,6 +282,7 @@ impl Sender {
             tenant_id: tenant.to_string(),
             order_id: order.to_string(),
             customer_id: String::new(),
+            requester: "service".into(),
         };
         let reply: DownloadLinksReply = ordo_bus::rpc::request(
             &self.bus,

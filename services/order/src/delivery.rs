@@ -62,6 +62,7 @@ async fn links(
         tenant_id: who.tenant_id.to_string(),
         order_id: id.to_string(),
         customer_id: customer.to_owned(),
+        requester: if customer.is_empty() { "operator" } else { "customer" }.to_owned(),
     };
     let reply: DownloadLinksReply = ordo_bus::rpc::request(
         &state.bus,
