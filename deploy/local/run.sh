@@ -16,6 +16,22 @@ stop() {
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
+# ordo's own NATS (JetStream) with its authorization (deploy/local/nats-auth.conf): each service
+# connects as its own user with its own subject permissions, nobody connects anonymously. The
+# passwords below are for this local server only (public, like dev.toml's token secret).
+nats_port=${ORDO_LOCAL_NATS_PORT:-4223}
+mkdir -p .run/nats-authorized
+for svc in order payment delivery notification; do
+  export "ORDO_NATS_PASSWORD_${svc^^}=local-dev-$svc"
+done
+nats-server -c deploy/local/nats-auth.conf -a 127.0.0.1 -p "$nats_port" -js -sd .run/nats-authorized/jetstream \
+  -l .run/nats-authorized/nats.log &
+pids+=($!)
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+  sleep 0.1
+done
+export ORDO_NATS__URL="nats://127.0.0.1:$nats_port"
 # The Stripe emulator stands in for Stripe and signs its webhooks with the secret dev.toml gives
 # the payment service (local development only; set real values to talk to Stripe).
 ORDO_STRIPE_EMULATOR_WEBHOOK_URL=http://127.0.0.1:8081/webhooks/stripe \
@@ -23,7 +39,7 @@ ORDO_STRIPE_EMULATOR_WEBHOOK_SECRET=whsec_ordo_local_dev \
   "$bin/ordo-stripe-emulator" > >(sed -u "s/^/[stripe] /") 2>&1 &
 pids+=($!)
 for svc in order payment delivery notification; do
-  "$bin/ordo-$svc" > >(sed -u "s/^/[$svc] /") 2>&1 &
+  ORDO_NATS__PASSWORD="local-dev-$svc" "$bin/ordo-$svc" > >(sed -u "s/^/[$svc] /") 2>&1 &
   pids+=($!)
 done
 echo "==> waiting for the services, then seeding the demo shop"
@@ -35,6 +51,7 @@ cat <<MSG
     stripe        http://127.0.0.1:12111  (the Stripe emulator; control API under /_emulator/)
     delivery      http://127.0.0.1:8082
     notification  http://127.0.0.1:8083
+    nats          nats://127.0.0.1:$nats_port (ordo's authorization: one user per service, log .run/nats-authorized/)
 
 ==> Walkthrough: buy the demo zine's PDF and watch the order become paid. In another terminal:
     $bin/ordo-demo buy

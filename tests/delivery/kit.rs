@@ -70,7 +70,21 @@ impl Shop {
 
     /// The delivery service in this process.
     pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
-        let (s, assets, cfg) = Self::prepare(|c| tweak(&mut c.delivery)).await;
+        Self::start_on(Options::default(), tweak).await
+    }
+
+    /// The whole stack on a NATS server of the test's own with ordo's authorization.
+    #[allow(dead_code)] // used by the notification tests
+    pub async fn start_authorized() -> Shop {
+        let options = Options {
+            authorized_nats: true,
+            ..Default::default()
+        };
+        Self::start_on(options, |_| {}).await
+    }
+
+    async fn start_on(options: Options, tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
+        let (s, assets, cfg) = Self::prepare_on(options, |c| tweak(&mut c.delivery)).await;
         let running = ordo_delivery::build(cfg).await.unwrap();
         let delivery_base = format!("http://127.0.0.1:{}", running.port());
         tokio::spawn(running.run_until_stopped());
@@ -119,7 +133,14 @@ impl Shop {
     async fn prepare(
         tweak: impl FnOnce(&mut ordo_config::ServiceConfig),
     ) -> (Stack, PathBuf, ordo_config::ServiceConfig) {
-        let s = Stack::start_with(Options::default()).await;
+        Self::prepare_on(Options::default(), tweak).await
+    }
+
+    async fn prepare_on(
+        options: Options,
+        tweak: impl FnOnce(&mut ordo_config::ServiceConfig),
+    ) -> (Stack, PathBuf, ordo_config::ServiceConfig) {
+        let s = Stack::start_with(options).await;
         let assets = std::env::temp_dir().join(format!("ordo-assets-{}", uuid::Uuid::now_v7()));
         let mut cfg = service_config("delivery", &s.shop.db, &s.shop.bus);
         cfg.delivery.storage.root = assets.to_string_lossy().into_owned();

@@ -286,3 +286,32 @@ async fn a_payment_that_became_no_order_is_refunded_and_the_customer_is_told() {
         assert_eq!(dead, 0, "{schema}");
     }
 }
+
+/// All four services on a NATS server with ordo's authorization, each as its own user: a paid
+/// PDF is granted (delivery consumes order.paid), mailed with a link the notification service
+/// asked the delivery service for, downloaded, and the order delivered — so the permissions in
+/// deploy/local/nats-auth.conf are enough for the whole path (the refusals are tested in
+/// tests/payment/nats_auth.rs).
+#[tokio::test]
+async fn the_whole_path_runs_with_each_service_as_its_own_nats_user() {
+    let m = Mailed::start_authorized().await;
+    let shop = &m.shop;
+    let s = &shop.s;
+    let file = bytes(5_000);
+    shop.upload(file.clone()).await;
+    let dee = s.customer("dee");
+    let order = shop.paid_order(&dee, 0).await;
+    let mail = m.wait_mail(2).await;
+    let received = &mail[1];
+    assert!(received.subject.contains("payment received"), "{}", received.subject);
+    let url = received
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(PUBLIC_BASE))
+        .expect("a download link in the mail")
+        .replace(PUBLIC_BASE, &shop.delivery_base);
+    let (code, _, body) = shop.fetch(&url, None).await;
+    assert_eq!(code, 200);
+    assert_eq!(body, file);
+    shop.wait_status(&order, "delivered").await;
+}

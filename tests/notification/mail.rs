@@ -22,7 +22,19 @@ impl Mailed {
 
     /// Sending to `smtp` (plain, unless `tweak` says otherwise).
     pub async fn start_on(smtp: SmtpServer, tweak: impl FnOnce(&mut ordo_config::NotificationConfig)) -> Mailed {
-        let shop = Shop::start().await;
+        Self::start_stack(Shop::start().await, smtp, tweak).await
+    }
+
+    /// Every service on a NATS server of the test's own with ordo's authorization.
+    pub async fn start_authorized() -> Mailed {
+        Self::start_stack(Shop::start_authorized().await, SmtpServer::start().await, |_| {}).await
+    }
+
+    async fn start_stack(
+        shop: Shop,
+        smtp: SmtpServer,
+        tweak: impl FnOnce(&mut ordo_config::NotificationConfig),
+    ) -> Mailed {
         let mut cfg = service_config("notification", &shop.s.shop.db, &shop.s.shop.bus);
         let n = &mut cfg.notification;
         n.transport = "smtp".into();

@@ -18,6 +18,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub tenant: Uuid,
     pub catalog: Catalog,
+    /// The test's own NATS with ordo's authorization, when asked for.
+    pub nats: Option<ordo_testkit::peers::NatsServer>,
 }
 
 #[derive(Default)]
@@ -32,6 +34,9 @@ pub struct Options {
     pub order_auth: Option<ordo_config::AuthConfig>,
     /// Unpaid orders expire after this many seconds (swept every second).
     pub unpaid_ttl_secs: Option<u64>,
+    /// Run on a NATS server of the test's own with ordo's authorization (each service its own
+    /// user and subject permissions) instead of a namespace on the shared one.
+    pub authorized_nats: bool,
 }
 
 impl Stack {
@@ -42,7 +47,15 @@ impl Stack {
     pub async fn start_with(o: Options) -> Stack {
         ordo_auth::install_crypto_provider();
         let db = TestDb::create().await;
-        let bus = TestBus::create().await;
+        let nats = if o.authorized_nats {
+            Some(ordo_testkit::peers::NatsServer::start().await)
+        } else {
+            None
+        };
+        let bus = match &nats {
+            Some(server) => TestBus::authenticated(server).await,
+            None => TestBus::create().await,
+        };
         let emulator = ordo_stripe_emulator::start("127.0.0.1:0", KEY).await.unwrap();
         let mut cfg = service_config("payment", &db, &bus);
         cfg.database.max_connections = 10;
@@ -85,6 +98,7 @@ impl Stack {
             http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
             tenant,
             catalog,
+            nats,
         }
     }
 

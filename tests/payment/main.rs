@@ -12,6 +12,7 @@ mod harness;
 mod demo;
 mod flows;
 mod money;
+mod nats_auth;
 mod refunds;
 mod resilience;
 mod signatures;

@@ -52,15 +52,53 @@ impl BusError {
 
 pub use async_nats::Client as NatsClient;
 
-/// Connect a NATS client (named `ordo-<name>`), retrying until the server answers.
+/// Connect a NATS client (named `ordo-<name>`) without credentials, retrying until the server
+/// answers (tests and tools on a development server).
 pub async fn connect_client(url: &str, name: &str) -> Result<NatsClient, BusError> {
-    async_nats::ConnectOptions::new()
+    connect_as(url, name, None, None).await
+}
+
+/// Connect as a service: its own user (`nats.user`, default `ordo_<service>`) when a password is
+/// configured, its own inbox prefix `_INBOX_<service>` (so the server can let it read only its
+/// own replies), and TLS with the given CA when `nats.ca_file` is set.
+pub async fn connect_service(cfg: &NatsConfig, service: &str) -> Result<NatsClient, BusError> {
+    let user = if cfg.user.is_empty() {
+        format!("ordo_{service}")
+    } else {
+        cfg.user.clone()
+    };
+    let credentials = (!cfg.password.expose().is_empty()).then(|| (user, cfg.password.expose().clone()));
+    let ca = (!cfg.ca_file.is_empty()).then_some(cfg.ca_file.as_str());
+    connect_as(&cfg.url, service, credentials, ca).await
+}
+
+async fn connect_as(
+    url: &str,
+    name: &str,
+    credentials: Option<(String, String)>,
+    ca_file: Option<&str>,
+) -> Result<NatsClient, BusError> {
+    let mut options = async_nats::ConnectOptions::new()
         .name(format!("ordo-{name}"))
+        .custom_inbox_prefix(inbox_prefix(name))
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .map_err(|e| BusError::Connect(e.to_string()))
+        .connection_timeout(Duration::from_secs(5));
+    if let Some((user, password)) = credentials {
+        options = options.user_and_password(user, password);
+    }
+    if let Some(ca) = ca_file {
+        options = options.require_tls(true).add_root_certificates(ca.into());
+    }
+    options.connect(url).await.map_err(|e| BusError::Connect(e.to_string()))
+}
+
+/// The subjects replies to `name`'s requests arrive on: `_INBOX_<name>.>`.
+pub fn inbox_prefix(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("_INBOX_{safe}")
 }
 
 /// A NATS connection with JetStream and ordo's naming rules.
@@ -75,7 +113,7 @@ pub struct Bus {
 impl Bus {
     #[tracing::instrument(name = "nats.connect", skip(cfg), fields(url = %cfg.url))]
     pub async fn connect(cfg: &NatsConfig, service: &str) -> Result<Bus, BusError> {
-        let client = connect_client(&cfg.url, service).await?;
+        let client = connect_service(cfg, service).await?;
         let mut bus = Self::from_client(client, &cfg.namespace);
         bus.replicas = cfg.stream_replicas.max(1);
         Ok(bus)

@@ -86,6 +86,13 @@ pub struct NatsConfig {
     pub namespace: String,
     /// Replicas of each stream: 1 on one server, 3 on a three-node JetStream cluster.
     pub stream_replicas: usize,
+    /// The service's own NATS user (empty: `ordo_<service>`); used when a password is set.
+    pub user: String,
+    /// The user's password (from a secret; empty: connect without credentials, for a
+    /// development server without authorization).
+    pub password: Secret<String>,
+    /// A PEM file of the CA that signed the server's certificate: connect with TLS only.
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,6 +313,9 @@ impl ServiceConfig {
                 url: "nats://127.0.0.1:4222".into(),
                 namespace: String::new(),
                 stream_replicas: 1,
+                user: String::new(),
+                password: Secret::new(String::new()),
+                ca_file: String::new(),
             },
             auth: AuthConfig {
                 issuer: "https://auth.ordo.local/".into(),

@@ -104,10 +104,16 @@ where
     .join();
 }
 
-/// A NATS namespace of its own (`t<hex>`): streams `T<HEX>_ORDO_*`, subjects `t<hex>.ordo.*`.
+/// A NATS namespace of its own (`t<hex>`): streams `T<HEX>_ORDO_*`, subjects `t<hex>.ordo.*` —
+/// or, on a test's own authorizing server ([`TestBus::authenticated`]), that server as it is
+/// in production (no namespace), with each service's password.
 #[derive(Debug)]
 pub struct TestBus {
     pub bus: Bus,
+    /// The server the services connect to.
+    pub url: String,
+    /// Each service's password, on an authorizing server.
+    pub passwords: Option<std::collections::HashMap<String, String>>,
 }
 
 impl TestBus {
@@ -116,7 +122,30 @@ impl TestBus {
         let client = async_nats_connect().await;
         let bus = Bus::from_client(client, &namespace);
         bus.ensure_streams().await.expect("create test streams");
-        TestBus { bus }
+        TestBus {
+            bus,
+            url: nats_url(),
+            passwords: None,
+        }
+    }
+
+    /// The bus of `server` (ordo's authorization); the test's own client is the order
+    /// service's user (it may manage streams and publish order events, nothing else).
+    pub async fn authenticated(server: &peers::NatsServer) -> TestBus {
+        let mut cfg = ServiceConfig::defaults("order", 0).nats;
+        cfg.url = server.url.clone();
+        cfg.password = ordo_config::Secret::new(server.password("order"));
+        let bus = Bus::connect(&cfg, "order").await.expect("connect as ordo_order");
+        bus.ensure_streams().await.expect("create streams");
+        let passwords = peers::NATS_USERS
+            .iter()
+            .map(|s| (s.to_string(), server.password(s)))
+            .collect();
+        TestBus {
+            bus,
+            url: server.url.clone(),
+            passwords: Some(passwords),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -132,6 +161,9 @@ async fn async_nats_connect() -> ordo_bus::NatsClient {
 
 impl Drop for TestBus {
     fn drop(&mut self) {
+        if self.passwords.is_some() {
+            return; // the test's own server goes away with the test
+        }
         let namespace = self.bus.namespace().to_owned();
         cleanup(async move {
             let client = ordo_bus::connect_client(&nats_url(), "test-cleanup").await.ok()?;
@@ -145,8 +177,11 @@ pub fn service_config(service: &str, db: &TestDb, bus: &TestBus) -> ServiceConfi
     let mut cfg = ServiceConfig::defaults(service, 0);
     cfg.database.url = ordo_config::Secret::new(db.url_for(&format!("ordo_{service}")));
     cfg.database.max_connections = 5;
-    cfg.nats.url = nats_url();
+    cfg.nats.url = bus.url.clone();
     cfg.nats.namespace = bus.namespace().to_owned();
+    if let Some(p) = bus.passwords.as_ref().and_then(|p| p.get(service)) {
+        cfg.nats.password = ordo_config::Secret::new(p.clone());
+    }
     cfg.auth = auth_config();
     cfg.outbox.poll_interval_ms = 200;
     cfg.consumer.backoff_initial_ms = 20;

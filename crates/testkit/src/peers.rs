@@ -156,3 +156,73 @@ impl Drop for SmtpServer {
         let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
+
+/// A NATS server of the test's own (JetStream, its own port and store) with ordo's
+/// authorization (`deploy/local/nats-auth.conf`: one user per service, subject permissions,
+/// no anonymous access) and a fresh random password per service. Killed on drop.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Child,
+    store: PathBuf,
+    /// `nats://127.0.0.1:{port}`
+    pub url: String,
+    passwords: std::collections::HashMap<String, String>,
+}
+
+/// The services `deploy/local/nats-auth.conf` knows.
+pub const NATS_USERS: [&str; 4] = ["order", "payment", "delivery", "notification"];
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        let port = free_port();
+        let store = std::env::temp_dir().join(format!("ordo-nats-{}", uuid::Uuid::new_v4().simple()));
+        let passwords: std::collections::HashMap<String, String> = NATS_USERS
+            .iter()
+            .map(|s| (s.to_string(), uuid::Uuid::new_v4().simple().to_string()))
+            .collect();
+        std::fs::create_dir_all(&store).expect("the NATS store folder");
+        let log = store.join("nats.log");
+        let mut cmd = Command::new("nats-server");
+        cmd.arg("-c")
+            .arg(workspace_root().join("deploy/local/nats-auth.conf"))
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.join("jetstream"))
+            .arg("-l")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (service, password) in &passwords {
+            cmd.env(format!("ORDO_NATS_PASSWORD_{}", service.to_uppercase()), password);
+        }
+        let child = cmd.spawn().expect("starting nats-server (installed by make test)");
+        let server = NatsServer {
+            child,
+            store,
+            url: format!("nats://127.0.0.1:{port}"),
+            passwords,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on {port}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    /// The password of service `service`'s user (`ordo_<service>`).
+    pub fn password(&self, service: &str) -> String {
+        self.passwords[service].clone()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
