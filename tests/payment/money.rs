@@ -784,3 +784,49 @@ async fn canceling_an_oversold_order_creates_no_stock() {
         .unwrap();
     assert_eq!(stock, Some(0), "one unit existed and Ann has it");
 }
+
+/// A payment captured in another currency than the order's is no payment of the order either:
+/// canceled (payment_mismatch) and refunded in full, in the currency it was taken in.
+#[tokio::test]
+async fn a_payment_in_another_currency_cancels_the_order_and_is_refunded() {
+    let s = Stack::start().await;
+    let c = s.customer("uma");
+    let cart = s.digital_cart(&c).await;
+    let pi = pi_of(&s.session(&c, &cart).await);
+    let id = s.complete(&c, &cart).await["id"].as_str().unwrap().to_owned();
+    let res = s
+        .http
+        .post(format!("{}v1/payment_intents/{pi}", s.emulator.url()))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("currency=usd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (code, paid) = s.confirm(&pi, "pm_card_visa").await;
+    assert_eq!(code, 200, "{paid}");
+    assert_eq!(paid["currency"], "usd");
+    let done = s
+        .wait_order(&id, |o| o["data"]["attributes"]["payment_status"] == "refunded")
+        .await;
+    let a = &done["data"]["attributes"];
+    assert_eq!(a["status"], "canceled", "{done}");
+    assert_eq!(a["captured_amount"], serde_json::Value::Null, "no EUR was captured");
+    let refunded: Vec<(i64, String)> = {
+        let store = s.emulator.state.store.lock().unwrap();
+        store
+            .refunds
+            .values()
+            .filter(|r| r["payment_intent"] == pi.as_str())
+            .map(|r| {
+                (
+                    r["amount"].as_i64().unwrap(),
+                    r["currency"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(refunded, vec![(1546, "usd".to_owned())]);
+    assert_no_dead_letters(&s).await;
+}

@@ -261,3 +261,59 @@ async fn refunds_reconcile_by_refund_id_whatever_order_their_events_arrive_in() 
     s.wait_order(&id, |o| o["data"]["attributes"]["status"] == "refunded")
         .await;
 }
+
+/// A refund whose webhooks never arrive does not stay `requested`: the reconciler re-reads it
+/// from Stripe after `reconcile_after_secs` and the request ends `succeeded`.
+#[tokio::test]
+async fn a_refund_whose_webhooks_are_lost_is_settled_by_reconciliation() {
+    let s = Stack::start_with(Options {
+        reconcile_after_secs: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let (id, pi) = paid_order(&s, "lou").await;
+    s.wait_webhooks().await;
+    s.set_faults(ordo_stripe_emulator::Faults {
+        hold: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(refund(&s, &id, 250).await.0, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s
+        .emulator
+        .state
+        .store
+        .lock()
+        .unwrap()
+        .refunded
+        .get(&pi)
+        .copied()
+        .unwrap_or(0)
+        != 250
+    {
+        assert!(std::time::Instant::now() < deadline, "the refund never reached Stripe");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lost = s.emulator.state.take_held();
+    assert!(
+        lost.iter().any(|e| e["type"] == "charge.refunded"),
+        "the refund's events existed"
+    );
+    let o = s.wait_order(&id, |o| refunded(o) == 250).await;
+    assert_eq!(o["data"]["attributes"]["payment_status"], "partially_refunded");
+    let su = s.superuser().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: String = sqlx::query_scalar("select status from orders.refund_requests where order_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&su)
+            .await
+            .unwrap();
+        if status == "succeeded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "request still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -73,6 +73,8 @@ pub enum Seen {
     },
     Succeeded {
         received: i64,
+        /// The currency Stripe captured in (lower case), when the observation says.
+        currency: Option<String>,
     },
     Failed {
         code: String,
@@ -126,6 +128,7 @@ pub fn seen_in(event: &StripeEvent) -> Seen {
         },
         "payment_intent.succeeded" => Seen::Succeeded {
             received: int(&o["amount_received"]),
+            currency: o["currency"].as_str().map(str::to_owned),
         },
         "payment_intent.payment_failed" => {
             let (code, message) = error_of(o);
@@ -149,6 +152,7 @@ pub fn seen_on(intent: &ordo_stripe::Intent) -> Seen {
         },
         "succeeded" => Seen::Succeeded {
             received: intent.amount_received,
+            currency: Some(intent.currency.clone()),
         },
         "canceled" => Seen::Canceled,
         "requires_payment_method" => match &intent.last_error {
@@ -179,9 +183,20 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
     let last = p.last_event_created.max(o.created);
     match &o.seen {
         Seen::Nothing => Ok(Outcome::Ignored("nothing to apply")),
-        Seen::Succeeded { received } => {
+        Seen::Succeeded { received, currency } => {
             if p.status == "succeeded" || p.status == "canceled" {
                 return Ok(Outcome::Ignored("already final"));
+            }
+            if let Some(c) = currency.as_deref().filter(|c| !c.eq_ignore_ascii_case(&p.currency)) {
+                // Captured in another currency than the session's: say so as it is (the order
+                // service cancels the order and the payment is refunded in full).
+                tracing::error!(payment = %p.id, session = %p.currency, captured = %c, "payment captured in another currency");
+                p.currency = c.to_ascii_uppercase();
+                sqlx::query("update payments.payments set currency = $2 where id = $1")
+                    .bind(p.id)
+                    .bind(&p.currency)
+                    .execute(&mut *conn)
+                    .await?;
             }
             succeed(conn, p, *received, last).await?;
             Ok(Outcome::Applied)
