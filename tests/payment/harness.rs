@@ -255,3 +255,121 @@ pub fn history_count(order: &Value, trigger: &str) -> usize {
         .map(|h| h.iter().filter(|r| r["trigger"] == trigger).count())
         .unwrap_or(0)
 }
+
+// ---- the money path (tests/payment/amounts.rs, unpayable.rs, operations.rs) ----------------
+
+/// The cart's total as the order service computes it.
+pub async fn cart_total(s: &Stack, who: &Caller, cart: &str) -> i64 {
+    let (code, doc) = s.shop.get(&format!("/store/carts/{cart}"), who).await;
+    assert_eq!(code, 200, "{doc}");
+    doc["data"]["attributes"]["totals"]["total"].as_i64().unwrap()
+}
+
+pub fn items(doc: &Value) -> Vec<Value> {
+    doc["data"]["attributes"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What Stripe (the emulator) holds for the intent: (amount, status).
+pub fn at_stripe(s: &Stack, pi: &str) -> (i64, String) {
+    let store = s.emulator.state.store.lock().unwrap();
+    let i = &store.intents[pi];
+    (i["amount"].as_i64().unwrap(), i["status"].as_str().unwrap().to_owned())
+}
+
+pub async fn set_quantity(s: &Stack, who: &Caller, cart: &str, line: &str, q: i64) -> (u16, Value) {
+    s.shop
+        .send(
+            "PATCH",
+            &format!("/store/carts/{cart}/line-items/{line}"),
+            who,
+            Some(json!({"data": {"type": "line-items", "attributes": {"quantity": q}}})),
+            None,
+        )
+        .await
+}
+
+pub fn pi_of(session: &Value) -> String {
+    session["payment_intent_id"].as_str().unwrap().to_owned()
+}
+
+/// No consumer dead-lettered anything, once the retries of anything failing are spent (the
+/// tests' consumers back off 20 → 200 ms for 16 attempts: under 3 s).
+pub async fn assert_no_dead_letters(s: &Stack) {
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let dead = dead_letters(s).await;
+    assert!(dead.is_empty(), "{dead:?}");
+}
+
+/// Everything the order and payment services dead-lettered.
+pub async fn dead_letters(s: &Stack) -> Vec<(String, String)> {
+    let su = s.superuser().await;
+    let mut out = Vec::new();
+    for schema in ["orders", "payments"] {
+        let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select subject, error from {schema}.dead_letters"
+        )))
+        .fetch_all(&su)
+        .await
+        .unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+/// Change the intent at Stripe behind ordo's back (a form body such as `amount=999`), as the
+/// update of a crashed request or a change that never committed would have.
+pub async fn set_at_stripe(s: &Stack, pi: &str, form: &'static str) {
+    let res = s
+        .http
+        .post(format!("{}v1/payment_intents/{pi}", s.emulator.url()))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The refunds Stripe (the emulator) holds for the intent: (amount, currency).
+pub fn refunds_at_stripe(s: &Stack, pi: &str) -> Vec<(i64, String)> {
+    let store = s.emulator.state.store.lock().unwrap();
+    store
+        .refunds
+        .values()
+        .filter(|r| r["payment_intent"] == pi)
+        .map(|r| {
+            (
+                r["amount"].as_i64().unwrap(),
+                r["currency"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Wait until Stripe holds refunds of the intent; returns them.
+pub async fn wait_refunds_at_stripe(s: &Stack, pi: &str) -> Vec<(i64, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let refunds = refunds_at_stripe(s, pi);
+        if !refunds.is_empty() {
+            return refunds;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing refunded for {pi}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The newest event of type `E` in the order service's outbox.
+pub async fn last_order_event<E: ordo_events::Event>(s: &Stack) -> E {
+    let payload: Vec<u8> =
+        sqlx::query_scalar("select payload from orders.outbox where subject = $1 order by id desc limit 1")
+            .bind(E::SUBJECT)
+            .fetch_one(&s.superuser().await)
+            .await
+            .unwrap();
+    ordo_events::decode(&payload).unwrap()
+}

@@ -9,10 +9,12 @@ mod support;
 
 mod harness;
 
+mod amounts;
 mod demo;
 mod flows;
-mod money;
 mod nats_auth;
+mod operations;
 mod refunds;
 mod resilience;
 mod signatures;
+mod unpayable;
