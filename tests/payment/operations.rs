@@ -134,6 +134,14 @@ async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
     assert!(a["error"].as_str().unwrap().contains("not succeeded"), "{letter}");
     assert_eq!(a["attempts"], 16, "retried for its whole budget first");
     let id = letter["id"].as_str().unwrap().to_owned();
+    // Counted for alerting.
+    let metrics = s.http.get(payment("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ordo_dead_letters_total{") && l.contains("payment_order_events")),
+        "no ordo_dead_letters_total in /metrics"
+    );
     // Another tenant's admin sees none of it and cannot replay it; a customer is refused.
     let other = Caller::admin(uuid::Uuid::now_v7());
     let (code, doc) = get(&other, payment("/admin/dead-letters")).await;
