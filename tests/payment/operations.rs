@@ -135,7 +135,15 @@ async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
     assert_eq!(a["attempts"], 16, "retried for its whole budget first");
     let id = letter["id"].as_str().unwrap().to_owned();
     // Counted for alerting.
-    let metrics = s.http.get(payment("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = s
+        .http
+        .get(payment("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics
             .lines()
