@@ -1123,7 +1123,7 @@ async fn insert_order(
     operation_id = "payment_session",
     tag = "carts",
     summary = "Create or update the cart's Stripe PaymentIntent; returns its client secret",
-    description = "The payment service creates the PaymentIntent for the cart total (or updates its amount when the cart changed) with an idempotency key derived from cart and amount, so repeating this call never creates a second one. Confirm the payment with Stripe.js using `client_secret`, then complete the cart. The cart must be ready for checkout (items, e-mail, shipping for physical items).",
+    description = "The payment service creates the cart's PaymentIntent for the cart total once (a repeated call never creates a second one) and, on every later call, sets its amount at Stripe to the cart total and checks what Stripe answered, so the session always carries the cart's total. Later changes to the cart move the PaymentIntent with them (or are refused with 409 payment_in_progress once the payment is under way). Confirm the payment with Stripe.js using `client_secret`, then complete the cart (409 payment_session_stale when the cart's total moved under the session, e.g. a price change: ask for the session again). The cart must be ready for checkout (items, e-mail, shipping for physical items).",
     params(
         ("id" = Uuid, Path, description = "the cart id"),
         crate::openapi::IdempotencyKey
