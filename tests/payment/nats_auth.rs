@@ -1,4 +1,4 @@
-//! NATS is not an open door: on a server with ordo's authorization (`deploy/local/nats-auth.conf`)
+//! NATS is not an open door: on a TLS server with ordo's authorization (`deploy/local/nats-auth.conf`)
 //! the whole checkout runs with each service as its own user, while a client without credentials
 //! is refused and a service cannot publish outside its subjects (the order service cannot forge
 //! `ordo.payment.v1.succeeded`) nor read another service's requests or replies.
@@ -8,11 +8,13 @@ use async_nats::jetstream;
 use serde_json::json;
 use std::time::Duration;
 
-async fn connect_as(url: &str, service: &str, password: &str) -> async_nats::Client {
+async fn connect_as(server: &ordo_testkit::peers::NatsServer, service: &str) -> async_nats::Client {
     async_nats::ConnectOptions::new()
-        .user_and_password(format!("ordo_{service}"), password.to_owned())
+        .user_and_password(format!("ordo_{service}"), server.password(service))
         .custom_inbox_prefix(ordo_bus::inbox_prefix(service))
-        .connect(url)
+        .require_tls(true)
+        .add_root_certificates(server.ca_file.clone().into())
+        .connect(&server.url)
         .await
         .unwrap()
 }
@@ -60,17 +62,27 @@ async fn services_work_as_their_own_users_and_nobody_else_gets_in_or_forges_an_e
     s.wait_order(&id, |o| o["data"]["attributes"]["refunded_amount"] == 46)
         .await;
 
-    // No credentials, or wrong ones: refused at the door.
-    let anonymous = async_nats::ConnectOptions::new().connect(&server.url).await;
+    // No credentials, or wrong ones, or no TLS: refused at the door.
+    let tls = || {
+        async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(server.ca_file.clone().into())
+    };
+    let anonymous = tls().connect(&server.url).await;
     assert!(anonymous.is_err(), "a client without credentials got in");
-    let wrong = async_nats::ConnectOptions::new()
+    let wrong = tls()
         .user_and_password("ordo_payment".into(), "guess".into())
         .connect(&server.url)
         .await;
     assert!(wrong.is_err(), "a wrong password got in");
+    let plain = async_nats::ConnectOptions::new()
+        .user_and_password("ordo_payment".into(), server.password("payment"))
+        .connect(&server.url)
+        .await;
+    assert!(plain.is_err(), "a client without TLS got in");
 
     // The order service's user cannot publish a payment event: the stream never sees it.
-    let order = connect_as(&server.url, "order", &server.password("order")).await;
+    let order = connect_as(server, "order").await;
     let order_js = jetstream::new(order.clone());
     let before = messages(&order_js, "ORDO_PAYMENT").await;
     order
@@ -138,7 +150,7 @@ async fn services_work_as_their_own_users_and_nobody_else_gets_in_or_forges_an_e
     }
 
     // The payment service's user cannot publish order events (e.g. a refund request).
-    let payment = connect_as(&server.url, "payment", &server.password("payment")).await;
+    let payment = connect_as(server, "payment").await;
     let before = messages(&order_js, "ORDO_ORDER").await;
     payment
         .publish("ordo.order.v1.refund_requested", "forged".into())

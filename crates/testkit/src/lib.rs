@@ -114,6 +114,8 @@ pub struct TestBus {
     pub url: String,
     /// Each service's password, on an authorizing server.
     pub passwords: Option<std::collections::HashMap<String, String>>,
+    /// The CA to trust, on a TLS server.
+    pub ca_file: String,
 }
 
 impl TestBus {
@@ -126,6 +128,7 @@ impl TestBus {
             bus,
             url: nats_url(),
             passwords: None,
+            ca_file: String::new(),
         }
     }
 
@@ -135,6 +138,7 @@ impl TestBus {
         let mut cfg = ServiceConfig::defaults("order", 0).nats;
         cfg.url = server.url.clone();
         cfg.password = ordo_config::Secret::new(server.password("order"));
+        cfg.ca_file = server.ca_file.clone();
         let bus = Bus::connect(&cfg, "order").await.expect("connect as ordo_order");
         bus.ensure_streams().await.expect("create streams");
         let passwords = peers::NATS_USERS
@@ -145,6 +149,7 @@ impl TestBus {
             bus,
             url: server.url.clone(),
             passwords: Some(passwords),
+            ca_file: server.ca_file.clone(),
         }
     }
 
@@ -182,6 +187,7 @@ pub fn service_config(service: &str, db: &TestDb, bus: &TestBus) -> ServiceConfi
     if let Some(p) = bus.passwords.as_ref().and_then(|p| p.get(service)) {
         cfg.nats.password = ordo_config::Secret::new(p.clone());
     }
+    cfg.nats.ca_file = bus.ca_file.clone();
     cfg.auth = auth_config();
     cfg.outbox.poll_interval_ms = 200;
     cfg.consumer.backoff_initial_ms = 20;

@@ -157,15 +157,19 @@ impl Drop for SmtpServer {
     }
 }
 
-/// A NATS server of the test's own (JetStream, its own port and store) with ordo's
-/// authorization (`deploy/local/nats-auth.conf`: one user per service, subject permissions,
-/// no anonymous access) and a fresh random password per service. Killed on drop.
+/// A NATS server of the test's own (JetStream, its own port and store) as deploy/k8s runs it:
+/// TLS only (a certificate for 127.0.0.1 made for the test; clients trust it through
+/// [`NatsServer::ca_file`]) and ordo's authorization (`deploy/local/nats-auth.conf`: one user per
+/// service, subject permissions, no anonymous access) with a fresh random password per
+/// service. Killed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
     child: Child,
     store: PathBuf,
-    /// `nats://127.0.0.1:{port}`
+    /// `nats://127.0.0.1:{port}` (TLS is required by the server).
     pub url: String,
+    /// The PEM certificate clients must trust.
+    pub ca_file: String,
     passwords: std::collections::HashMap<String, String>,
 }
 
@@ -182,6 +186,12 @@ impl NatsServer {
             .collect();
         std::fs::create_dir_all(&store).expect("the NATS store folder");
         let log = store.join("nats.log");
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("a test certificate");
+        let (cert_file, key_file) = (store.join("server.pem"), store.join("server.key"));
+        std::fs::write(&cert_file, cert.pem()).expect("writing the certificate");
+        std::fs::write(&key_file, signing_key.serialize_pem()).expect("writing the key");
         let mut cmd = Command::new("nats-server");
         cmd.arg("-c")
             .arg(workspace_root().join("deploy/local/nats-auth.conf"))
@@ -189,6 +199,11 @@ impl NatsServer {
             .arg(store.join("jetstream"))
             .arg("-l")
             .arg(&log)
+            .arg("--tls")
+            .arg("--tlscert")
+            .arg(&cert_file)
+            .arg("--tlskey")
+            .arg(&key_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (service, password) in &passwords {
@@ -199,6 +214,7 @@ impl NatsServer {
             child,
             store,
             url: format!("nats://127.0.0.1:{port}"),
+            ca_file: cert_file.to_string_lossy().into_owned(),
             passwords,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
