@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod sessions;
 pub mod signature;
+pub mod state;
 pub mod store;
 pub mod stripe_events;
 pub mod webhook;

@@ -11,6 +11,7 @@
 //! whose Stripe call carries the same idempotency key.
 
 use crate::AppState;
+use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use crate::stripe_events::{self, Observation};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
@@ -116,9 +117,9 @@ impl Handler for OrderEvents {
 impl OrderEvents {
     async fn cancel_or_refund(&self, tx: &mut PgConnection, p: &mut Payment, order: Uuid) -> Result<(), HandlerError> {
         let stripe = &self.0.stripe;
-        match p.status.as_str() {
-            "canceled" => Ok(()),
-            "succeeded" => {
+        match p.status {
+            PaymentState::Canceled => Ok(()),
+            PaymentState::Succeeded => {
                 // Deterministic request id: a redelivery refunds nothing twice.
                 let request = Uuid::new_v5(&order, b"refund-after-cancel");
                 self.refund(tx, p, request, None, "order_canceled").await
@@ -145,7 +146,7 @@ impl OrderEvents {
                         authoritative: true,
                     };
                     stripe_events::apply(tx, p, &o).await?;
-                    if p.status == "succeeded" {
+                    if p.status == PaymentState::Succeeded {
                         let request = Uuid::new_v5(&order, b"refund-after-cancel");
                         self.refund(tx, p, request, None, "order_canceled").await?;
                     }
@@ -172,7 +173,7 @@ impl OrderEvents {
         if known.is_some() {
             return Ok(()); // this request was handled already
         }
-        if p.status != "succeeded" {
+        if p.status != PaymentState::Succeeded {
             return Err(HandlerError::Transient(format!(
                 "payment {} is {}, not succeeded (yet)",
                 p.id, p.status

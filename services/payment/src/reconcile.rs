@@ -246,7 +246,7 @@ async fn stale_processing(state: &AppState) -> anyhow::Result<usize> {
             let Some(mut p) = store::by_intent(&mut tx, &pi).await? else {
                 continue;
             };
-            if p.status != "processing" {
+            if p.status != crate::state::PaymentState::Processing {
                 continue;
             }
             let intent = match state.stripe.retrieve_intent(&pi).await {

@@ -62,7 +62,7 @@ struct Row {
 
 /// Count refund `r` of payment `p` (locked) once; in the caller's transaction.
 pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> Result<Outcome, sqlx::Error> {
-    if p.status != "succeeded" {
+    if p.status != crate::state::PaymentState::Succeeded {
         // The capture is not known yet: the reconciler reads the intent first.
         return Ok(Outcome::Doubt);
     }

@@ -12,6 +12,7 @@
 //!   session is handed out.
 
 use crate::AppState;
+use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use ordo_db::Scope;
 use ordo_events::common::v1::RpcError;
@@ -40,7 +41,7 @@ fn session(p: &Payment) -> CreatePaymentSessionReply {
             payment_id: p.id.to_string(),
             payment_intent_id: p.payment_intent_id.clone(),
             client_secret: p.client_secret.clone().unwrap_or_default(),
-            status: p.status.clone(),
+            status: p.status.as_str().to_owned(),
             amount: Some(money(p.amount, &p.currency)),
         })),
     }
@@ -117,8 +118,8 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
                 "the cart's currency differs from its payment's",
             ));
         }
-        match p.status.as_str() {
-            "succeeded" | "processing" | "requires_capture" => {
+        match p.status {
+            PaymentState::Succeeded | PaymentState::Processing | PaymentState::RequiresCapture => {
                 if p.amount != amount.amount_minor {
                     return Ok(error(
                         "payment_in_progress",
@@ -127,7 +128,7 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
                 }
                 return Ok(session(&p));
             }
-            "canceled" => return Ok(error("payment_canceled", "the cart's payment was canceled")),
+            PaymentState::Canceled => return Ok(error("payment_canceled", "the cart's payment was canceled")),
             _ => {}
         }
         // Our mirror may lag behind Stripe (a crash after an update, an answer lost), so the

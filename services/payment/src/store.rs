@@ -1,6 +1,7 @@
 //! The `payments.payments` row (the mirror of one Stripe PaymentIntent) and the payment events
 //! its changes publish through the outbox, in the caller's transaction.
 
+use crate::state::PaymentState;
 use ordo_bus::outbox::Outbox;
 use ordo_events::payment::v1::*;
 use ordo_events::{Event, EventMetadata, money};
@@ -21,7 +22,7 @@ pub struct Payment {
     pub client_secret: Option<String>,
     pub currency: String,
     pub amount: i64,
-    pub status: String,
+    pub status: PaymentState,
     pub captured_amount: i64,
     pub refunded_amount: i64,
     pub failed_attempts: i32,
@@ -51,7 +52,7 @@ impl Payment {
             client_secret: None,
             currency: currency.to_ascii_uppercase(),
             amount,
-            status: "requires_payment_method".into(),
+            status: PaymentState::RequiresPaymentMethod,
             captured_amount: 0,
             refunded_amount: 0,
             failed_attempts: 0,
@@ -74,7 +75,11 @@ impl FromRow<'_, PgRow> for Payment {
             client_secret: r.try_get("client_secret")?,
             currency: r.try_get("currency")?,
             amount: r.try_get("amount")?,
-            status: r.try_get("status")?,
+            status: {
+                let s: String = r.try_get("status")?;
+                PaymentState::parse(&s)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown payment status {s:?}").into()))?
+            },
             captured_amount: r.try_get("captured_amount")?,
             refunded_amount: r.try_get("refunded_amount")?,
             failed_attempts: r.try_get("failed_attempts")?,
@@ -88,16 +93,6 @@ impl FromRow<'_, PgRow> for Payment {
 const COLUMNS: &str = "id, tenant_id, cart_id, order_id, customer_id, payment_intent_id, client_secret, \
      trim(currency) as currency, amount, status, captured_amount, refunded_amount, failed_attempts, order_canceled, \
      last_event_created, version";
-
-/// How far a status is along the way; a payment never moves to a lower rank.
-pub fn rank(status: &str) -> u8 {
-    match status {
-        "processing" => 1,
-        "requires_capture" => 2,
-        "succeeded" | "canceled" => 3,
-        _ => 0, // requires_payment_method, requires_confirmation, requires_action, failed
-    }
-}
 
 pub async fn by_intent(conn: &mut PgConnection, pi: &str) -> Result<Option<Payment>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -150,7 +145,7 @@ pub async fn insert(conn: &mut PgConnection, p: &Payment) -> Result<Payment, sql
     .bind(&p.client_secret)
     .bind(&p.currency)
     .bind(p.amount)
-    .bind(&p.status)
+    .bind(p.status.as_str())
     .execute(&mut *conn)
     .await?;
     by_intent(conn, &p.payment_intent_id)
@@ -169,7 +164,7 @@ pub async fn save(conn: &mut PgConnection, p: &mut Payment, status_changed: bool
     )
     .bind(p.id)
     .bind(p.order_id)
-    .bind(&p.status)
+    .bind(p.status.as_str())
     .bind(p.captured_amount)
     .bind(p.refunded_amount)
     .bind(p.failed_attempts)

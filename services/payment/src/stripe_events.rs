@@ -4,13 +4,14 @@
 //! `.payment_failed`, `.canceled`, `charge.refunded` (proof of capture; more refunded than
 //! counted → the reconciler lists the refunds) and the refund events (`refund.created`,
 //! `.updated`, `.failed`, `charge.refund.updated`: counted by refund id, [`crate::refunds`]);
-//! every other type is stored and marked ignored. A payment never moves backwards ([`crate::store::rank`]): an event older than what
+//! every other type is stored and marked ignored. A payment never moves backwards ([`PaymentState::may_become`]): an event older than what
 //! was applied is acknowledged and changes nothing. Where the order cannot be told from the
 //! events alone — a failure and a new attempt within the same second, an event whose
 //! PaymentIntent carries no ordo metadata — the event is left unprocessed and the reconciler
 //! reads the PaymentIntent from Stripe and applies what Stripe says now.
 
-use crate::store::{self, Payment, rank};
+use crate::state::PaymentState;
+use crate::store::{self, Payment};
 use ordo_db::Scope;
 use serde::Deserialize;
 use serde_json::Value;
@@ -184,7 +185,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
     match &o.seen {
         Seen::Nothing => Ok(Outcome::Ignored("nothing to apply")),
         Seen::Succeeded { received, currency } => {
-            if p.status == "succeeded" || p.status == "canceled" {
+            if !p.status.may_become(PaymentState::Succeeded) {
                 return Ok(Outcome::Ignored("already final"));
             }
             if let Some(c) = currency.as_deref().filter(|c| !c.eq_ignore_ascii_case(&p.currency)) {
@@ -202,53 +203,53 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             Ok(Outcome::Applied)
         }
         Seen::Canceled => {
-            if rank(&p.status) == 3 {
+            if !p.status.may_become(PaymentState::Canceled) {
                 return Ok(Outcome::Ignored("already final"));
             }
-            p.status = "canceled".into();
+            p.status = PaymentState::Canceled;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
             store::publish(conn, &store::canceled(p)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Authorized { capturable } => {
-            if rank(&p.status) >= 2 {
+            if !p.status.may_become(PaymentState::RequiresCapture) {
                 return Ok(Outcome::Ignored("already authorized or final"));
             }
-            p.status = "requires_capture".into();
+            p.status = PaymentState::RequiresCapture;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
             store::publish(conn, &store::processing(p, true, *capturable)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Processing => {
-            if rank(&p.status) >= 1 {
+            if !p.status.may_become(PaymentState::Processing) {
                 return Ok(Outcome::Ignored("already processing or further"));
             }
-            if p.status == "failed"
+            if p.status == PaymentState::Failed
                 && let Some(decided) = by_time(p, o)
             {
                 return Ok(decided);
             }
-            p.status = "processing".into();
+            p.status = PaymentState::Processing;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
             store::publish(conn, &store::processing(p, false, p.amount)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Failed { code, message } => {
-            if rank(&p.status) >= 2 {
+            if !p.status.may_become(PaymentState::Failed) {
                 return Ok(Outcome::Ignored("already authorized or final"));
             }
-            if o.authoritative && p.status == "failed" {
+            if o.authoritative && p.status == PaymentState::Failed {
                 return Ok(Outcome::Ignored("already failed"));
             }
-            if matches!(p.status.as_str(), "processing" | "failed")
+            if matches!(p.status, PaymentState::Processing | PaymentState::Failed)
                 && let Some(decided) = by_time(p, o)
             {
                 return Ok(decided);
             }
-            p.status = "failed".into();
+            p.status = PaymentState::Failed;
             p.failed_attempts += 1;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
@@ -262,10 +263,10 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             Ok(Outcome::Applied)
         }
         Seen::Refunded { refunded, captured } => {
-            if p.status == "canceled" {
+            if p.status == PaymentState::Canceled {
                 return Ok(Outcome::Ignored("refund of a canceled intent"));
             }
-            if p.status != "succeeded" {
+            if p.status != PaymentState::Succeeded {
                 // A refund proves the capture: apply the success first.
                 succeed(conn, p, *captured, p.last_event_created).await?;
             }
@@ -281,7 +282,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
 }
 
 async fn succeed(conn: &mut PgConnection, p: &mut Payment, received: i64, last: i64) -> Result<(), sqlx::Error> {
-    p.status = "succeeded".into();
+    p.status = PaymentState::Succeeded;
     p.captured_amount = received;
     p.last_event_created = last;
     store::save(conn, p, true).await?;
