@@ -47,6 +47,23 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Secret<T> {
     }
 }
 
+/// A secret string. The environment layer reads `ORDO_NATS__PASSWORD=0012345` as the number
+/// 12345 (leading zeros gone) and `1e5` as 100000: rather than pass on a password that is not the
+/// one written, such a value is refused with how to write it (in double quotes).
+fn strict_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+    struct Strict;
+    impl serde::de::Visitor<'_> for Strict {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string; a secret that looks like a number or a boolean must be written in double quotes (ORDO_X__Y='\"0123\"')")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    d.deserialize_any(Strict).map(Secret)
+}
+
 /// Serialises as the real value so that defaults can pass through figment; never log a
 /// serialised config.
 impl<T: Serialize> Serialize for Secret<T> {
@@ -90,6 +107,7 @@ pub struct NatsConfig {
     pub user: String,
     /// The user's password (from a secret; empty: connect without credentials, for a
     /// development server without authorization).
+    #[serde(deserialize_with = "strict_secret")]
     pub password: Secret<String>,
     /// A PEM file of the CA that signed the server's certificate: connect with TLS only.
     pub ca_file: String,
@@ -180,6 +198,7 @@ pub struct CheckoutConfig {
 pub struct StripeConfig {
     /// `https://api.stripe.com/` in production; the emulator's URL locally and in tests.
     pub api_base: String,
+    #[serde(deserialize_with = "strict_secret")]
     pub api_key: Secret<String>,
     /// Webhook signing secrets (`whsec_…`); a webhook is accepted when any `v1` signature matches
     /// any of them (two during a rotation). Empty: every webhook is refused.
@@ -207,7 +226,9 @@ pub struct StorageConfig {
     pub bucket: String,
     pub region: String,
     pub endpoint: String,
+    #[serde(deserialize_with = "strict_secret")]
     pub access_key_id: Secret<String>,
+    #[serde(deserialize_with = "strict_secret")]
     pub secret_access_key: Secret<String>,
     pub allow_http: bool,
 }
@@ -247,6 +268,7 @@ pub struct SmtpConfig {
     pub security: String,
     /// Empty: no authentication.
     pub username: String,
+    #[serde(deserialize_with = "strict_secret")]
     pub password: Secret<String>,
     /// A PEM file of certificate authorities to trust for the server's certificate (a private
     /// CA) besides the public ones; empty: the public ones only.
@@ -445,6 +467,26 @@ mod tests {
         let printed = format!("{cfg:?}");
         assert!(!printed.contains("postgres://"), "{printed}");
         assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn a_secret_from_the_environment_is_taken_as_written_or_refused() {
+        figment::Jail::expect_with(|jail| {
+            for pw in ["pw12e45abc", "local-dev-order"] {
+                jail.set_env("ORDO_NATS__PASSWORD", pw);
+                let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
+                assert_eq!(cfg.nats.password.expose(), pw);
+            }
+            // Read as a number it would lose its leading zeros: refused, saying how to write it.
+            jail.set_env("ORDO_NATS__PASSWORD", "0012345");
+            let e = load(ServiceConfig::defaults("order", 1)).unwrap_err().to_string();
+            assert!(e.contains("double quotes"), "{e}");
+            jail.set_env("ORDO_NATS__PASSWORD", "\"0012345\"");
+            let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
+            assert_eq!(cfg.nats.password.expose(), "0012345");
+            Ok(())
+        });
     }
 
     #[test]

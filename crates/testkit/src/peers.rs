@@ -173,6 +173,10 @@ pub struct NatsServer {
     passwords: std::collections::HashMap<String, String>,
 }
 
+fn store_log(store: &std::path::Path, name: &str) -> PathBuf {
+    store.join(name)
+}
+
 /// The services `deploy/local/nats-auth.conf` knows.
 pub const NATS_USERS: [&str; 4] = ["order", "payment", "delivery", "notification"];
 
@@ -182,7 +186,9 @@ impl NatsServer {
         let store = std::env::temp_dir().join(format!("ordo-nats-{}", uuid::Uuid::new_v4().simple()));
         let passwords: std::collections::HashMap<String, String> = NATS_USERS
             .iter()
-            .map(|s| (s.to_string(), uuid::Uuid::new_v4().simple().to_string()))
+            // Starting with a letter: nats-server parses a variable's value as configuration, and
+            // a value such as `12e45…` is a malformed number, not a string.
+            .map(|s| (s.to_string(), format!("pw{}", uuid::Uuid::new_v4().simple())))
             .collect();
         std::fs::create_dir_all(&store).expect("the NATS store folder");
         let log = store.join("nats.log");
@@ -205,7 +211,7 @@ impl NatsServer {
             .arg("--tlskey")
             .arg(&key_file)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(store.join("stderr.log")).map_or(Stdio::null(), Stdio::from));
         for (service, password) in &passwords {
             cmd.env(format!("ORDO_NATS_PASSWORD_{}", service.to_uppercase()), password);
         }
@@ -221,7 +227,8 @@ impl NatsServer {
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "nats-server did not start on {port}: {}",
+                "nats-server did not start on {port}: {} {}",
+                std::fs::read_to_string(store_log(&server.store, "stderr.log")).unwrap_or_default(),
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
