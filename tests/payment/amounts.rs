@@ -34,10 +34,7 @@ async fn quantity_two_one_two_one_with_a_session_after_each_change_charges_the_c
     assert_eq!(code, 200, "{paid}");
     assert_eq!(paid["amount_received"], 1546);
     let order = s.complete(&c, &cart).await;
-    let id = order["id"].as_str().unwrap();
-    let done = s.wait_order(id, |o| status(&o["data"]) == "paid").await;
-    assert_eq!(done["data"]["attributes"]["totals"]["total"], 1546);
-    assert_eq!(done["data"]["attributes"]["captured_amount"], 1546);
+    assert_paid_exactly(&s, order["id"].as_str().unwrap(), 1546).await;
     assert!(dead_letters(&s).await.is_empty());
 }
 
@@ -67,10 +64,7 @@ async fn a_cart_changed_after_its_session_moves_the_payment_with_it_and_the_old_
     assert_eq!(paid["amount_received"], 3092);
     // The payment event completes the cart: an order for exactly what was charged.
     let order = s.order_of_cart(&cart).await;
-    let id = order["id"].as_str().unwrap();
-    let done = s.wait_order(id, |o| status(&o["data"]) == "paid").await;
-    assert_eq!(done["data"]["attributes"]["totals"]["total"], 3092);
-    assert_eq!(done["data"]["attributes"]["captured_amount"], 3092);
+    assert_paid_exactly(&s, order["id"].as_str().unwrap(), 3092).await;
     assert!(dead_letters(&s).await.is_empty());
 }
 

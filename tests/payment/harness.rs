@@ -363,6 +363,38 @@ pub async fn wait_refunds_at_stripe(s: &Stack, pi: &str) -> Vec<(i64, String)> {
     }
 }
 
+/// Wait until Stripe has refunded `total` of the intent in all.
+pub async fn wait_refunded_at_stripe(s: &Stack, pi: &str, total: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let refunded = s
+            .emulator
+            .state
+            .store
+            .lock()
+            .unwrap()
+            .refunded
+            .get(pi)
+            .copied()
+            .unwrap_or(0);
+        if refunded == total {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Stripe refunded {refunded} of {pi}, not {total}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait until the order is paid; it must have captured exactly its total, `amount`.
+pub async fn assert_paid_exactly(s: &Stack, order: &str, amount: i64) {
+    let done = s.wait_order(order, |o| status(&o["data"]) == "paid").await;
+    assert_eq!(done["data"]["attributes"]["totals"]["total"], amount);
+    assert_eq!(done["data"]["attributes"]["captured_amount"], amount);
+}
+
 /// The newest event of type `E` in the order service's outbox.
 pub async fn last_order_event<E: ordo_events::Event>(s: &Stack) -> E {
     let payload: Vec<u8> =

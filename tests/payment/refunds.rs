@@ -182,27 +182,9 @@ async fn refunds_reconcile_by_refund_id_whatever_order_their_events_arrive_in() 
         ..Default::default()
     })
     .await;
-    let refunded_at_stripe = |s: &Stack| {
-        s.emulator
-            .state
-            .store
-            .lock()
-            .unwrap()
-            .refunded
-            .get(&pi)
-            .copied()
-            .unwrap_or(0)
-    };
     for (amount, total) in [(300, 300), (200, 500)] {
         assert_eq!(refund(&s, &id, amount).await.0, 202);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while refunded_at_stripe(&s) != total {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "refund of {amount} never reached Stripe"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_refunded_at_stripe(&s, &pi, total).await;
     }
     let held = s.emulator.state.take_held();
     let mut charges: Vec<&serde_json::Value> = held.iter().filter(|e| e["type"] == "charge.refunded").collect();
@@ -279,22 +261,7 @@ async fn a_refund_whose_webhooks_are_lost_is_settled_by_reconciliation() {
     })
     .await;
     assert_eq!(refund(&s, &id, 250).await.0, 202);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while s
-        .emulator
-        .state
-        .store
-        .lock()
-        .unwrap()
-        .refunded
-        .get(&pi)
-        .copied()
-        .unwrap_or(0)
-        != 250
-    {
-        assert!(std::time::Instant::now() < deadline, "the refund never reached Stripe");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_refunded_at_stripe(&s, &pi, 250).await;
     let lost = s.emulator.state.take_held();
     assert!(
         lost.iter().any(|e| e["type"] == "charge.refunded"),

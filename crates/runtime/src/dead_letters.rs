@@ -158,6 +158,33 @@ async fn list(
     ))
 }
 
+/// Dead letter `id` as the admin's tenant sees it (row-level security), from whichever of the
+/// service's schemas holds it.
+async fn visible(
+    registry: &Registry,
+    pool: &sqlx::PgPool,
+    who: &AdminOnly,
+    id: Uuid,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let mut tx = ordo_db::begin_scoped(pool, &scope(who)).await.map_err(db)?;
+    let mut found = None;
+    for schema in registry.schemas() {
+        if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from {schema}.dead_letters where id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        {
+            found = Some(document(&r)?);
+            break;
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(found)
+}
+
 async fn replay(
     registry: web::Data<Registry>,
     pool: web::Data<sqlx::PgPool>,
@@ -166,24 +193,16 @@ async fn replay(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let not_found = || ApiError::not_found("dead letter", &id.to_string());
-    // Visible only in the admin's tenant (row-level security).
-    let mut tx = ordo_db::begin_scoped(&pool, &scope(&who)).await.map_err(db)?;
-    let mut found = None;
-    for schema in registry.schemas() {
-        let row: Option<(String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select consumer, replayed_at is not null from {schema}.dead_letters where id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if row.is_some() {
-            found = row;
-            break;
-        }
-    }
-    tx.commit().await.map_err(db)?;
-    let (consumer, replayed) = found.ok_or_else(not_found)?;
+    let found = visible(&registry, &pool, &who, id).await?;
+    let (consumer, replayed) = found
+        .map(|d| {
+            let a = &d["attributes"];
+            (
+                a["consumer"].as_str().unwrap_or_default().to_owned(),
+                !a["replayed_at"].is_null(),
+            )
+        })
+        .ok_or_else(not_found)?;
     if replayed {
         return Err(ApiError::conflict(
             "already_replayed",
@@ -210,22 +229,7 @@ async fn replay(
     };
     metrics::counter!("ordo_dead_letter_replays_total", "result" => "replayed").increment(1);
     tracing::info!(dead_letter = %id, admin = %who.0.subject, ?outcome, "dead letter replayed");
-    let mut tx = ordo_db::begin_scoped(&pool, &scope(&who)).await.map_err(db)?;
-    let mut doc = None;
-    for schema in registry.schemas() {
-        if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "select {COLUMNS} from {schema}.dead_letters where id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        {
-            doc = Some(document(&r)?);
-        }
-    }
-    tx.commit().await.map_err(db)?;
-    let mut doc = doc.ok_or_else(not_found)?;
+    let mut doc = visible(&registry, &pool, &who, id).await?.ok_or_else(not_found)?;
     doc["attributes"]["replay_outcome"] = json!(match outcome {
         Outcome::Applied => "applied",
         Outcome::Duplicate => "already_applied",
