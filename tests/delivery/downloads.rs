@@ -366,6 +366,15 @@ async fn the_links_rpc_refuses_a_request_that_does_not_say_who_asks() {
             (reply.error.map(|e| e.code).unwrap_or_default(), reply.links.len())
         }
     };
+    // The delivery service learns of the order from order.paid: wait until it knows it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ask("", "operator").await.0 == "order_unknown" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery service never learned of the order"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         ask("", "").await,
         ("invalid_request".to_owned(), 0),
