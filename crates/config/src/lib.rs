@@ -190,6 +190,9 @@ pub struct CheckoutConfig {
     pub rate_burst: u32,
     /// How long the order service waits for the payment service's answer to a payment session.
     pub payment_timeout_ms: u64,
+    /// How long the order service waits for the delivery service's answer (download links,
+    /// shipments).
+    pub delivery_timeout_ms: u64,
 }
 
 /// Stripe (used by the payment service).
@@ -376,6 +379,7 @@ impl ServiceConfig {
                 rate_per_sec: 10,
                 rate_burst: 60,
                 payment_timeout_ms: 15_000,
+                delivery_timeout_ms: 10_000,
             },
             stripe: StripeConfig {
                 api_base: "http://127.0.0.1:12111/".into(),

@@ -14,11 +14,34 @@
 //! assert_eq!(order.status().as_str(), "paid");
 //! ```
 
+/// An enum stored and sent as a fixed string (`as_str`, `parse`, `ALL`).
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+pub mod cart;
 pub mod checkout;
 pub mod money;
 pub mod order;
 pub mod totals;
 
+pub use cart::{Cart, CartStatus, NotReady};
 pub use money::{Currency, Money, MoneyError};
-pub use order::{FulfillmentStatus, Order, OrderStatus, PaymentStatus, Trigger};
+pub use order::{FulfillmentStatus, LineKind, Order, OrderStatus, PaymentStatus, Trigger};
 pub use totals::{TaxRate, Totals};

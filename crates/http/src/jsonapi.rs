@@ -76,32 +76,49 @@ pub fn parse_input<A: DeserializeOwned>(body: &[u8], kind: &str) -> Result<Input
 }
 
 /// A resource object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Resource<A: Serialize> {
+    /// The resource type, e.g. `carts`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub id: String,
     pub attributes: A,
 }
 
-/// `{"data": ..., "links": ..., "meta": ...}`.
-#[derive(Debug, Serialize)]
+impl<A: Serialize> Resource<A> {
+    pub fn new(kind: &'static str, id: impl ToString, attributes: A) -> Self {
+        Resource {
+            kind,
+            id: id.to_string(),
+            attributes,
+        }
+    }
+}
+
+/// `{"data": ...}`: one resource or a list of them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Document<D: Serialize> {
     pub data: D,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub links: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub meta: Option<serde_json::Value>,
 }
 
 impl<D: Serialize> Document<D> {
     pub fn new(data: D) -> Self {
-        Document {
-            data,
-            links: None,
-            meta: None,
-        }
+        Document { data }
     }
+}
+
+/// The links of a page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageLinks {
+    /// The next page (same filters), or null on the last page.
+    pub next: Option<String>,
+}
+
+/// `{"data": [...], "links": {"next": ...}}`: one page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<A: Serialize> {
+    pub data: Vec<Resource<A>>,
+    pub links: PageLinks,
 }
 
 /// Serialise a document with the JSON:API media type.

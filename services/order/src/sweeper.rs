@@ -8,7 +8,8 @@
 //! Only the tenant list is read across tenants (as `system`); each tenant is then swept in a
 //! transaction scoped to it, so the big tables keep a plain tenant predicate.
 
-use crate::transitions::{self, Failure};
+use crate::app::{self, lifecycle};
+use crate::store::{idempotency, orders};
 use ordo_db::Scope;
 use ordo_domain::order::{CancelReason, Trigger};
 use sqlx::PgPool;
@@ -18,9 +19,7 @@ use uuid::Uuid;
 /// Run one sweep over every tenant; returns how many orders it canceled.
 pub async fn sweep_once(pool: &PgPool, unpaid_ttl_secs: u64) -> Result<usize, sqlx::Error> {
     let mut tx = ordo_db::begin_system(pool).await?;
-    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from orders.tenant_counters")
-        .fetch_all(&mut *tx)
-        .await?;
+    let tenants = orders::tenants(&mut tx).await?;
     tx.commit().await?;
     let mut canceled = 0;
     for tenant in tenants {
@@ -34,21 +33,8 @@ pub async fn sweep_once(pool: &PgPool, unpaid_ttl_secs: u64) -> Result<usize, sq
 
 async fn sweep_tenant(pool: &PgPool, tenant: Uuid, unpaid_ttl_secs: u64) -> Result<usize, sqlx::Error> {
     let mut tx = ordo_db::begin_scoped(pool, &Scope::service(tenant)).await?;
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "select id from orders.orders
-         where tenant_id = $1
-           and (status = 'pending' or (status = 'processing' and payment_status <> 'processing'))
-           and created_at < now() - make_interval(secs => $2)
-         order by created_at limit 500",
-    )
-    .bind(tenant)
-    .bind(unpaid_ttl_secs as f64)
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query("delete from orders.idempotency_keys where tenant_id = $1 and expires_at < now()")
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await?;
+    let due = orders::unpaid_older_than(&mut tx, tenant, unpaid_ttl_secs).await?;
+    idempotency::purge_expired(&mut tx, tenant).await?;
     tx.commit().await?;
     let mut canceled = 0;
     for order_id in due {
@@ -56,12 +42,12 @@ async fn sweep_tenant(pool: &PgPool, tenant: Uuid, unpaid_ttl_secs: u64) -> Resu
         let trigger = Trigger::Cancel {
             reason: CancelReason::Expired,
         };
-        match transitions::apply(&mut tx, order_id, Uuid::now_v7(), trigger, "system:expiry", None, None).await {
+        match lifecycle::apply(&mut tx, order_id, Uuid::now_v7(), trigger, "system:expiry", None, None).await {
             Ok(_) => {
                 tx.commit().await?;
                 canceled += 1;
             }
-            Err(Failure::Domain(e)) => tracing::info!(order = %order_id, error = %e, "not canceled by expiry"),
+            Err(app::Error::Domain(e)) => tracing::info!(order = %order_id, error = %e, "not canceled by expiry"),
             Err(e) => tracing::warn!(order = %order_id, error = %e, "expiry cancel failed"),
         }
     }

@@ -9,31 +9,29 @@
 //! (A payment for another amount or currency than an order's total is handled by the state
 //! machine instead: the order is canceled with reason `payment_mismatch` and refunded.)
 
-use crate::carts::Cart;
-use ordo_bus::consumer::{Delivery, HandlerError};
+use super::Result;
+use super::cart::Cart;
+use crate::store::carts;
 use ordo_bus::outbox::Outbox;
+use ordo_domain::cart::CartStatus;
 use ordo_events::order::v1::OrderPaymentRejected;
 use ordo_events::payment::v1::PaymentSucceeded;
 use ordo_events::{Event, EventMetadata};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Record the rejection of the payment `d` (a `payment.succeeded`) for `cart_id`.
+/// Record the rejection of the payment `paid` for `cart_id`.
 pub async fn payment_rejected(
     tx: &mut PgConnection,
-    d: &Delivery,
+    paid: &PaymentSucceeded,
     tenant: Uuid,
     cart_id: Uuid,
     cart: Option<&Cart>,
     code: &'static str,
     message: &str,
-) -> Result<(), HandlerError> {
-    let paid: PaymentSucceeded = d.decode()?;
+) -> Result<()> {
     if let Some(c) = cart {
-        sqlx::query("update orders.carts set status = 'payment_refunded', updated_at = now() where id = $1")
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await?;
+        carts::set_status(tx, c.id, CartStatus::PaymentRefunded.as_str()).await?;
     }
     let cause = paid.meta.clone().unwrap_or_default();
     let mut meta = EventMetadata::caused_by::<OrderPaymentRejected>(&cause, &cart_id.to_string(), 0);
@@ -47,12 +45,9 @@ pub async fn payment_rejected(
         reason: code.to_owned(),
         message: message.to_owned(),
         customer_id: cart.map(|c| c.customer_id.clone()).unwrap_or(paid.customer_id.clone()),
-        email: cart.and_then(|c| c.email.clone()).unwrap_or_default(),
+        email: cart.and_then(|c| c.rules.email.clone()).unwrap_or_default(),
     };
-    Outbox::new(crate::SCHEMA)
-        .enqueue(tx, &event)
-        .await
-        .map_err(|e| HandlerError::Transient(e.to_string()))?;
+    Outbox::new(crate::SCHEMA).enqueue(tx, &event).await?;
     metrics::counter!("ordo_payments_rejected_total", "reason" => code).increment(1);
     tracing::error!(
         cart = %cart_id,

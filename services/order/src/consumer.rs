@@ -1,11 +1,14 @@
-//! Payment and delivery events move orders through the state machine. Each event is applied in
+//! The consumer of payment and delivery events: each moves an order through the state machine
+//! by calling the same use cases the HTTP handlers call ([`crate::app`]). Each event is applied in
 //! the consumer's inbox transaction (one history row per real transition, its outbox events in
 //! the same commit). Out-of-order events: one that arrives after the order moved past it is
 //! acknowledged and changes nothing; one that arrives too early (a download before its grant, a
 //! refund before the capture) is retried with backoff until its predecessor has been applied.
 
-use crate::carts::PaidCart;
-use crate::transitions::{self, Failure};
+use crate::app::checkout::{self, PaidCart};
+use crate::app::lifecycle;
+use crate::app::{self, rejected};
+use crate::store::{carts, orders};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_db::Scope;
 use ordo_domain::order::{OrderStatus, TransitionError, Trigger, TriggerKind};
@@ -18,13 +21,23 @@ use uuid::Uuid;
 
 /// Handles `ordo.payment.v1.>` and `ordo.delivery.v1.>` for the order service.
 #[derive(Debug, Clone, Copy)]
-pub struct OrderEvents {
+pub struct PaymentAndDeliveryEvents {
     /// Cart idle expiry (a paid cart is completed even past it).
     pub cart_idle_secs: u64,
 }
 
 fn permanent(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Permanent(e.to_string())
+}
+
+/// A use case's refusal stays one (dead-letter it); an unavailable database, broker or peer
+/// is retried.
+fn handler_error(e: app::Error) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::Transient(e.to_string())
+    } else {
+        HandlerError::Permanent(e.to_string())
+    }
 }
 
 fn money(m: Option<&WireMoney>) -> Result<Money, HandlerError> {
@@ -176,33 +189,21 @@ async fn resolve(tx: &mut PgConnection, p: &Planned) -> Result<Option<Uuid>, Han
     if !p.order_id.is_nil() {
         return Ok(Some(p.order_id));
     }
-    if let Some(cart) = p.cart_id {
-        let found: Option<Uuid> = sqlx::query_scalar("select id from orders.orders where cart_id = $1")
-            .bind(cart)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if found.is_some() {
-            return Ok(found);
-        }
+    if let Some(cart) = p.cart_id
+        && let Some(found) = orders::id_by_cart(tx, cart).await?
+    {
+        return Ok(Some(found));
     }
     if let Some(pi) = &p.payment_intent_id {
-        return Ok(
-            sqlx::query_scalar("select id from orders.orders where payment_intent_id = $1")
-                .bind(pi)
-                .fetch_optional(&mut *tx)
-                .await?,
-        );
+        return Ok(orders::id_by_payment_intent(tx, pi).await?);
     }
     Ok(None)
 }
 
 /// Whether `pi` paid for a cart that could not become an order (its payment is refunded).
 async fn rejected_payment(tx: &mut PgConnection, pi: &str) -> Result<bool, HandlerError> {
-    let status: Option<String> = sqlx::query_scalar("select status from orders.carts where payment_intent_id = $1")
-        .bind(pi)
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(status.as_deref() == Some("payment_refunded"))
+    let status = carts::status_by_payment_intent(tx, pi).await?;
+    Ok(status.as_deref() == Some(ordo_domain::CartStatus::PaymentRefunded.as_str()))
 }
 
 /// A refund request's outcome, recorded on the operator's request.
@@ -221,16 +222,8 @@ async fn refund_outcome(tx: &mut PgConnection, d: &Delivery) -> Result<(), Handl
     let Ok(request) = Uuid::parse_str(&request) else {
         return Ok(()); // started in Stripe's dashboard: no request of ours
     };
-    sqlx::query(
-        "update orders.refund_requests set status = $2, failure_code = $3, failure_message = $4, updated_at = now()
-         where id = $1 and status = 'requested'",
-    )
-    .bind(request)
-    .bind(status)
-    .bind(failure.as_ref().map(|f| f.0.as_str()))
-    .bind(failure.as_ref().map(|f| f.1.as_str()))
-    .execute(&mut *tx)
-    .await?;
+    let failure = failure.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+    orders::settle_refund_request(tx, request, status, failure).await?;
     Ok(())
 }
 
@@ -249,7 +242,7 @@ fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
         }
 }
 
-impl Handler for OrderEvents {
+impl Handler for PaymentAndDeliveryEvents {
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
         ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
@@ -265,9 +258,9 @@ impl Handler for OrderEvents {
                 // nobody is charged without an order.
                 (TriggerKind::PaymentSucceeded, Some(cart)) => {
                     let actor = format!("event:{}", d.subject);
-                    match crate::carts::complete_paid(tx, cart, self.cart_idle_secs, &actor)
+                    match checkout::complete_paid(tx, cart, self.cart_idle_secs, &actor)
                         .await
-                        .map_err(|e| HandlerError::Transient(format!("completing paid cart {cart}: {e}")))?
+                        .map_err(handler_error)?
                     {
                         PaidCart::Order(order) => {
                             p.order_id = order;
@@ -279,9 +272,10 @@ impl Handler for OrderEvents {
                             cart: found,
                         } => {
                             ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
-                            return crate::rejected::payment_rejected(
+                            let paid: PaymentSucceeded = d.decode()?;
+                            return rejected::payment_rejected(
                                 tx,
-                                d,
+                                &paid,
                                 tenant,
                                 cart,
                                 found.as_deref(),
@@ -289,7 +283,7 @@ impl Handler for OrderEvents {
                                 &message,
                             )
                             .await
-                            .map_err(|e| HandlerError::Transient(e.to_string()));
+                            .map_err(handler_error);
                         }
                     }
                     ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
@@ -317,7 +311,7 @@ impl Handler for OrderEvents {
             },
         }
         let actor = format!("event:{}", d.subject);
-        let result = transitions::apply(
+        let result = lifecycle::apply(
             tx,
             p.order_id,
             d.event_id,
@@ -329,14 +323,13 @@ impl Handler for OrderEvents {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(Failure::NotFound) => Err(HandlerError::Transient(format!("order {} not found (yet)", p.order_id))),
-            Err(Failure::Store(e)) => Err(HandlerError::Transient(e.to_string())),
-            Err(Failure::Domain(e)) => {
-                let status: String = sqlx::query_scalar("select status from orders.orders where id = $1")
-                    .bind(p.order_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let status = OrderStatus::parse(&status).ok_or_else(|| permanent("stored status unknown"))?;
+            Err(app::Error::NotFound { .. }) => {
+                Err(HandlerError::Transient(format!("order {} not found (yet)", p.order_id)))
+            }
+            Err(app::Error::Domain(e)) => {
+                let status = app::order::visible_status(tx, p.order_id)
+                    .await
+                    .map_err(handler_error)?;
                 match e {
                     TransitionError::NotAllowed { .. } if is_stale(status, kind) => {
                         tracing::info!(order = %p.order_id, %status, trigger = %kind, "late event ignored");
@@ -352,6 +345,7 @@ impl Handler for OrderEvents {
                     other => Err(permanent(other)),
                 }
             }
+            Err(e) => Err(handler_error(e)),
         }
     }
 }

@@ -7,14 +7,16 @@
 //! too (in its own transaction, the effect having rolled back); a 5xx is not, so a retry runs
 //! again. Records live 24 h.
 
+use crate::store::idempotency::{self as store, Caller, Response};
 use actix_web::body::MessageBody as _;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use ordo_auth::Principal;
 use ordo_db::{Role, Scope};
 use ordo_http::{ApiError, JSON_API};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -30,12 +32,24 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn new(status: StatusCode, body: serde_json::Value) -> Self {
-        Reply {
+    /// `body` serialised (a typed document).
+    pub fn new(status: StatusCode, body: &impl Serialize) -> Result<Self, ApiError> {
+        Ok(Reply {
             status,
-            body,
+            body: serde_json::to_value(body).map_err(ApiError::internal)?,
             location: None,
-        }
+        })
+    }
+
+    pub fn ok(body: &impl Serialize) -> Result<Self, ApiError> {
+        Reply::new(StatusCode::OK, body)
+    }
+
+    /// 201 with a `Location`.
+    pub fn created(body: &impl Serialize, location: String) -> Result<Self, ApiError> {
+        let mut r = Reply::new(StatusCode::CREATED, body)?;
+        r.location = Some(location);
+        Ok(r)
     }
 }
 
@@ -117,43 +131,26 @@ where
     let key = key_of(req)?;
     let hash = request_hash(req, body);
     let scope = scope_of(who);
-    let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::internal)?;
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext($1), hashtext($2))")
-        .bind(format!("{}/{}", who.tenant_id, who.subject))
-        .bind(&key)
-        .fetch_one(&mut *tx)
+    let caller = Caller {
+        tenant_id: who.tenant_id,
+        subject: &who.subject,
+    };
+    let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::database)?;
+    if !store::try_lock(&mut tx, caller, &key)
         .await
-        .map_err(ApiError::internal)?;
-    if !locked {
+        .map_err(ApiError::database)?
+    {
         return Err(ApiError::conflict(
             "idempotency_in_progress",
             "a request with this Idempotency-Key is still running",
         )
         .with_response_header("retry-after", "1".into()));
     }
-    let existing = sqlx::query(
-        "select request_hash, state, response_status, response_headers, response_body, expires_at < now() as expired
-         from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3",
-    )
-    .bind(who.tenant_id)
-    .bind(&who.subject)
-    .bind(&key)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
-    if let Some(row) = existing {
-        let expired: bool = row.try_get("expired").map_err(ApiError::internal)?;
-        if expired {
-            sqlx::query("delete from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3")
-                .bind(who.tenant_id)
-                .bind(&who.subject)
-                .bind(&key)
-                .execute(&mut *tx)
-                .await
-                .map_err(ApiError::internal)?;
+    if let Some(stored) = store::find(&mut tx, caller, &key).await.map_err(ApiError::database)? {
+        if stored.expired {
+            store::delete(&mut tx, caller, &key).await.map_err(ApiError::database)?;
         } else {
-            let stored_hash: String = row.try_get("request_hash").map_err(ApiError::internal)?;
-            if stored_hash != hash {
+            if stored.request_hash != hash {
                 return Err(ApiError::unprocessable(
                     "idempotency_key_reused",
                     "this Idempotency-Key was used with a different request",
@@ -161,75 +158,56 @@ where
                 )
                 .with_header_source("Idempotency-Key"));
             }
-            let status: Option<i32> = row.try_get("response_status").map_err(ApiError::internal)?;
-            let headers: Option<serde_json::Value> = row.try_get("response_headers").map_err(ApiError::internal)?;
-            let body: Option<Vec<u8>> = row.try_get("response_body").map_err(ApiError::internal)?;
-            let location = headers
+            let location = stored
+                .response_headers
                 .as_ref()
                 .and_then(|h| h.get("location"))
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
-            tx.commit().await.map_err(ApiError::internal)?;
-            let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
-            return Ok(to_response(status, body.unwrap_or_default(), location, true));
+            tx.commit().await.map_err(ApiError::database)?;
+            let status = stored
+                .response_status
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(200);
+            return Ok(to_response(
+                status,
+                stored.response_body.unwrap_or_default(),
+                location,
+                true,
+            ));
         }
     }
     match work(&mut tx).await {
         Ok(reply) => {
             let body = serde_json::to_vec(&reply.body).map_err(ApiError::internal)?;
-            store(
-                &mut tx,
-                who,
-                &key,
-                &hash,
-                reply.status.as_u16(),
-                &body,
-                reply.location.as_deref(),
-            )
-            .await?;
-            tx.commit().await.map_err(ApiError::internal)?;
+            let response = Response {
+                request_hash: &hash,
+                status: reply.status.as_u16(),
+                location: reply.location.as_deref(),
+                body: &body,
+            };
+            store::insert(&mut tx, caller, &key, &response)
+                .await
+                .map_err(ApiError::database)?;
+            tx.commit().await.map_err(ApiError::database)?;
             Ok(to_response(reply.status.as_u16(), body, reply.location, false))
         }
         Err(e) if e.status_code_u16() >= 500 => Err(e),
         Err(e) => {
             drop(tx); // roll the effect back
             let (status, body) = error_body(&e);
-            let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::internal)?;
-            store(&mut tx, who, &key, &hash, status, &body, None).await?;
-            tx.commit().await.map_err(ApiError::internal)?;
+            let response = Response {
+                request_hash: &hash,
+                status,
+                location: None,
+                body: &body,
+            };
+            let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::database)?;
+            store::insert(&mut tx, caller, &key, &response)
+                .await
+                .map_err(ApiError::database)?;
+            tx.commit().await.map_err(ApiError::database)?;
             Err(e)
         }
     }
-}
-
-async fn store(
-    tx: &mut Transaction<'static, Postgres>,
-    who: &Principal,
-    key: &str,
-    hash: &str,
-    status: u16,
-    body: &[u8],
-    location: Option<&str>,
-) -> Result<(), ApiError> {
-    let headers = match location {
-        Some(l) => serde_json::json!({ "location": l }),
-        None => serde_json::json!({}),
-    };
-    sqlx::query(
-        "insert into orders.idempotency_keys
-           (tenant_id, caller, key, request_hash, state, response_status, response_headers, response_body, expires_at)
-         values ($1, $2, $3, $4, 'done', $5, $6, $7, now() + interval '24 hours')
-         on conflict (tenant_id, caller, key) do nothing",
-    )
-    .bind(who.tenant_id)
-    .bind(&who.subject)
-    .bind(key)
-    .bind(hash)
-    .bind(i32::from(status))
-    .bind(headers)
-    .bind(body)
-    .execute(&mut **tx)
-    .await
-    .map_err(ApiError::internal)?;
-    Ok(())
 }

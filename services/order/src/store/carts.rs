@@ -1,0 +1,241 @@
+//! `orders.carts` and `orders.cart_lines`.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A cart with its region's tax rate and countries and its chosen shipping option.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CartRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub customer_id: String,
+    pub region_id: Uuid,
+    pub currency: String,
+    pub email: Option<String>,
+    pub shipping_address: Option<Value>,
+    pub billing_address: Option<Value>,
+    pub shipping_option_id: Option<Uuid>,
+    pub shipping_name: Option<String>,
+    pub shipping_price: Option<i64>,
+    pub status: String,
+    /// Open, but idle for longer than the configured time.
+    pub idle: bool,
+    pub tax_rate_bp: i32,
+    pub countries: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub payment_intent_id: Option<String>,
+    pub payment_amount: Option<i64>,
+}
+
+/// A cart line with what the catalog says about its variant in the cart's currency.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LineRow {
+    pub id: Uuid,
+    pub variant_id: Uuid,
+    pub quantity: i32,
+    pub sku: String,
+    pub title: String,
+    pub kind: String,
+    pub asset_key: Option<String>,
+    pub available: bool,
+    /// The variant's price in the cart's currency, if it has one.
+    pub amount: Option<i64>,
+}
+
+/// The cart `id` visible to the current scope; `lock` takes its row lock (`FOR UPDATE`).
+pub async fn find(
+    conn: &mut PgConnection,
+    id: Uuid,
+    idle_secs: u64,
+    lock: bool,
+) -> Result<Option<CartRow>, sqlx::Error> {
+    let sql = format!(
+        "select c.id, c.tenant_id, c.customer_id, c.region_id, c.currency, c.email, c.shipping_address,
+                c.billing_address, c.shipping_option_id, s.name as shipping_name, s.price as shipping_price, c.status,
+                (c.status = 'open' and c.updated_at < now() - make_interval(secs => $2)) as idle,
+                r.tax_rate_bp, r.countries, c.created_at, c.updated_at, c.payment_intent_id, c.payment_amount
+         from orders.carts c
+         join orders.regions r on r.id = c.region_id
+         left join orders.shipping_options s on s.id = c.shipping_option_id
+         where c.id = $1 {}",
+        if lock { "for update of c" } else { "" }
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(idle_secs as f64)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The cart's lines in the order they were added.
+pub async fn lines(conn: &mut PgConnection, cart: Uuid, currency: &str) -> Result<Vec<LineRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select l.id, l.variant_id, l.quantity, v.sku, v.title, v.kind, v.asset_key,
+                (v.active and p.active) as available, vp.amount
+         from orders.cart_lines l
+         join orders.variants v on v.id = l.variant_id
+         join orders.products p on p.id = v.product_id
+         left join orders.variant_prices vp on vp.variant_id = v.id and vp.currency = $2
+         where l.cart_id = $1 order by l.created_at, l.id",
+    )
+    .bind(cart)
+    .bind(currency)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug)]
+pub struct NewCart<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub customer_id: &'a str,
+    pub region_id: Uuid,
+    pub currency: &'a str,
+    pub email: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut PgConnection, c: &NewCart<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into orders.carts (id, tenant_id, customer_id, region_id, currency, email) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(c.id)
+    .bind(c.tenant_id)
+    .bind(c.customer_id)
+    .bind(c.region_id)
+    .bind(c.currency)
+    .bind(c.email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Set whichever of e-mail and addresses is given.
+pub async fn set_contact(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: Option<&str>,
+    shipping: Option<&Value>,
+    billing: Option<&Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update orders.carts set email = coalesce($2, email), shipping_address = coalesce($3, shipping_address),
+                billing_address = coalesce($4, billing_address), updated_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(shipping)
+    .bind(billing)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Add a line or, for a variant already in the cart, set its quantity.
+pub async fn put_line(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    customer: &str,
+    cart: Uuid,
+    variant: Uuid,
+    quantity: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into orders.cart_lines (id, tenant_id, customer_id, cart_id, variant_id, quantity)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (cart_id, variant_id) do update set quantity = excluded.quantity",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant)
+    .bind(customer)
+    .bind(cart)
+    .bind(variant)
+    .bind(quantity)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Returns whether the line exists.
+pub async fn set_line_quantity(
+    conn: &mut PgConnection,
+    cart: Uuid,
+    line: Uuid,
+    quantity: i32,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("update orders.cart_lines set quantity = $3 where id = $2 and cart_id = $1")
+        .bind(cart)
+        .bind(line)
+        .bind(quantity)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// Returns whether the line existed.
+pub async fn delete_line(conn: &mut PgConnection, cart: Uuid, line: Uuid) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("delete from orders.cart_lines where id = $2 and cart_id = $1")
+        .bind(cart)
+        .bind(line)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn touch(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update orders.carts set updated_at = now() where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_shipping_option(conn: &mut PgConnection, id: Uuid, option: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update orders.carts set shipping_option_id = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(option)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Remember the cart's PaymentIntent and the amount its session was last set to.
+pub async fn set_payment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    payment_intent: &str,
+    amount: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update orders.carts set payment_intent_id = $2, payment_amount = $3 where id = $1")
+        .bind(id)
+        .bind(payment_intent)
+        .bind(amount)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update orders.carts set status = $2, updated_at = now(),
+                completed_at = case when $2 = 'completed' then now() else completed_at end
+         where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The status of the cart whose session is PaymentIntent `pi`.
+pub async fn status_by_payment_intent(conn: &mut PgConnection, pi: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select status from orders.carts where payment_intent_id = $1")
+        .bind(pi)
+        .fetch_optional(conn)
+        .await
+}
