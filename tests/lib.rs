@@ -1,1 +1,18 @@
-//! Black-box tests live in `platform/` (and per service folders as they come); see README.
+//! The fixtures of ordo's black-box tests, one per concept, shared by the test binaries
+//! (`platform/`, `order/`, `payment/`, `delivery/`, `notification/`, `stripe/`, `contract/`):
+//!
+//! * [`shop`] — the order service alone with its own database and NATS namespace, callers that
+//!   sign requests as a customer or an operator, and a seeded catalog ([`shop::Shop`]).
+//! * [`stack`] — the payment path: Stripe emulator, payment service and order service together
+//!   ([`stack::Stack`]).
+//! * [`delivery_stack`] — the payment path plus the delivery service and its assets
+//!   ([`delivery_stack::DeliveryStack`]).
+//!
+//! Everything talks to the real PostgreSQL and NATS; nothing of ours is mocked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Fixtures hold servers, processes and clients; printing them helps nobody.
+#![allow(missing_debug_implementations)]
+
+pub mod delivery_stack;
+pub mod shop;
+pub mod stack;

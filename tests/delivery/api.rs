@@ -2,12 +2,12 @@
 //! responses and security; every listed route answers (without credentials: 401, or 403 for a
 //! made-up token), none of them 404.
 
-use crate::kit::*;
+use ordo_tests::delivery_stack::*;
 use std::collections::BTreeSet;
 
 #[tokio::test]
 async fn openapi_documents_exactly_the_served_routes() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", shop.delivery_base))
         .await
         .unwrap()

@@ -1,11 +1,11 @@
 //! Download links: end to end, ranges, limits, revocation, expiry, hashing, who may ask.
 
-use crate::kit::*;
+use ordo_tests::delivery_stack::*;
 use std::time::Duration;
 
 #[tokio::test]
 async fn a_paid_digital_order_is_fulfilled_and_delivered_by_its_first_download() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let file = bytes(300_000);
     shop.upload(file.clone()).await;
     let ada = shop.s.customer("ada");
@@ -31,7 +31,7 @@ async fn a_paid_digital_order_is_fulfilled_and_delivered_by_its_first_download()
 
 #[tokio::test]
 async fn a_download_resumed_in_three_ranges_counts_once_and_bad_ranges_get_416() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let file = bytes(10_000);
     shop.upload(file.clone()).await;
     let bo = shop.s.customer("bo");
@@ -90,7 +90,7 @@ async fn a_download_resumed_in_three_ranges_counts_once_and_bad_ranges_get_416()
 
 #[tokio::test]
 async fn the_use_limit_then_403_and_a_refund_revokes_every_link_at_once() {
-    let shop = Shop::start_with(|d| d.max_downloads = 2).await;
+    let shop = DeliveryStack::start_with(|d| d.max_downloads = 2).await;
     shop.upload(bytes(1000)).await;
     let cy = shop.s.customer("cy");
     let order = shop.paid_order(&cy, 0).await;
@@ -148,7 +148,7 @@ async fn the_use_limit_then_403_and_a_refund_revokes_every_link_at_once() {
 
 #[tokio::test]
 async fn a_link_works_within_its_window_and_not_after_by_the_database_clock() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     shop.upload(bytes(100)).await;
     let di = shop.s.customer("di");
     let order = shop.paid_order(&di, 0).await;
@@ -179,7 +179,7 @@ async fn a_link_works_within_its_window_and_not_after_by_the_database_clock() {
 
 #[tokio::test]
 async fn links_expired_longer_than_the_retention_are_purged_and_system_sees_only_expired_ones() {
-    let shop = Shop::start_with(|d| {
+    let shop = DeliveryStack::start_with(|d| {
         d.purge_expired_after_secs = 60;
         d.purge_interval_secs = 1;
     })
@@ -256,7 +256,7 @@ async fn links_expired_longer_than_the_retention_are_purged_and_system_sees_only
 
 #[tokio::test]
 async fn no_plaintext_token_is_stored_and_random_tokens_are_all_refused() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     shop.upload(bytes(100)).await;
     let ed = shop.s.customer("ed");
     let order = shop.paid_order(&ed, 0).await;
@@ -315,14 +315,14 @@ async fn no_plaintext_token_is_stored_and_random_tokens_are_all_refused() {
 
 #[tokio::test]
 async fn another_customer_or_another_tenants_admin_gets_404() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     shop.upload(bytes(100)).await;
     let fay = shop.s.customer("fay");
     let order = shop.paid_order(&fay, 0).await;
     shop.link(&fay, &order).await;
     let (code, _) = shop.links(&shop.s.customer("mallory"), &order).await;
     assert_eq!(code, 404);
-    let other_tenant = crate::support::Caller::admin(uuid::Uuid::now_v7());
+    let other_tenant = ordo_tests::shop::Caller::admin(uuid::Uuid::now_v7());
     let (code, _) = shop
         .s
         .shop
@@ -342,7 +342,7 @@ async fn another_customer_or_another_tenants_admin_gets_404() {
 #[tokio::test]
 async fn the_links_rpc_refuses_a_request_that_does_not_say_who_asks() {
     use ordo_events::delivery::v1::{DownloadLinksReply, DownloadLinksRequest};
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     shop.upload(bytes(1000)).await;
     let kim = shop.s.customer("kim");
     let order = shop.paid_order(&kim, 0).await;

@@ -2,16 +2,6 @@
 //! HTTP and NATS against the real PostgreSQL and NATS; assets in a folder of the test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "../order/support.rs"]
-mod support;
-
-#[allow(dead_code)]
-#[path = "../payment/harness.rs"]
-mod harness;
-
-mod kit;
-
 mod api;
 mod downloads;
 mod process;

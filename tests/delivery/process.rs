@@ -2,7 +2,10 @@
 //! while a 512 MiB asset goes up and down, and everything it (and the gateway) logs and traces
 //! while tokens are issued, used, refused and revoked.
 
-use crate::kit::*;
+use ordo_tests::delivery_stack::*;
+
+/// The delivery service as a program of its own.
+const PROCESS: &str = env!("CARGO_BIN_EXE_ordo-delivery-process");
 use bytes::Bytes;
 use futures::StreamExt;
 use opentelemetry::trace::TracerProvider as _;
@@ -59,7 +62,7 @@ impl Sampler {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_512_mib_asset_downloads_while_the_services_memory_grows_less_than_32_mib() {
-    let shop = Shop::start_process(|_| {}).await;
+    let shop = DeliveryStack::start_process(PROCESS, |_| {}).await;
     let pid = shop.process.as_ref().unwrap().child.id();
     let ada = shop.s.customer("ada");
 
@@ -183,7 +186,7 @@ async fn no_token_appears_in_any_log_line_or_span_at_trace_level() {
         .expect("one test per process (cargo nextest): this test owns the global subscriber");
 
     // The delivery service, its own process, logging everything at trace.
-    let shop = Shop::start_process(|c| {
+    let shop = DeliveryStack::start_process(PROCESS, |c| {
         c.telemetry.filter = "trace".into();
         c.delivery.max_downloads = 100; // the revocation, not the limit, must end this test
     })

@@ -2,8 +2,8 @@
 //! HTTP peer speaking the S3 protocol with signed requests): multipart upload, whole and ranged
 //! downloads, and deletion all go through the bucket.
 
-use crate::kit::*;
 use ordo_testkit::peers::S3Server;
+use ordo_tests::delivery_stack::*;
 
 const BUCKET: &str = "ordo-assets";
 
@@ -15,7 +15,7 @@ async fn assets_in_s3_upload_in_parts_download_with_ranges_and_delete() {
     let made = http.put(format!("{}/{BUCKET}", s3.endpoint)).send().await.unwrap();
     assert!(made.status().is_success(), "create bucket: {}", made.status());
     let endpoint = s3.endpoint.clone();
-    let shop = Shop::start_with(move |d| {
+    let shop = DeliveryStack::start_with(move |d| {
         d.storage.kind = "s3".into();
         d.storage.bucket = BUCKET.into();
         d.storage.region = "eu-central-1".into();

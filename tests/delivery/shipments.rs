@@ -1,7 +1,7 @@
 //! Shipments through the gateway, and the mixed order: fulfilled only when the parcel ships,
 //! delivered only when it arrives, whatever the download did before.
 
-use crate::kit::*;
+use ordo_tests::delivery_stack::*;
 use serde_json::{Value, json};
 
 fn lines_of<'a>(order: &'a Value, kind: &str) -> Vec<&'a str> {
@@ -35,7 +35,7 @@ fn transitions_to(order: &Value, status: &str) -> usize {
 
 #[tokio::test]
 async fn a_mixed_order_is_fulfilled_by_its_shipment_and_delivered_when_the_parcel_arrives() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let file = bytes(50_000);
     shop.upload(file.clone()).await;
     let ada = shop.s.customer("ada");
@@ -160,7 +160,7 @@ async fn a_mixed_order_is_fulfilled_by_its_shipment_and_delivered_when_the_parce
 
 #[tokio::test]
 async fn other_tenants_get_404_and_a_refunded_order_ships_nothing_more() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let admin = shop.s.admin();
     let bo = shop.s.customer("bo");
     let order = shop.paid_order(&bo, 3).await;
@@ -179,7 +179,7 @@ async fn other_tenants_get_404_and_a_refunded_order_ships_nothing_more() {
     let done = format!("{path}/{}/delivered", created["data"]["id"].as_str().unwrap());
 
     // Another tenant's admin sees neither the order nor the shipment.
-    let stranger = crate::support::Caller::admin(uuid::Uuid::now_v7());
+    let stranger = ordo_tests::shop::Caller::admin(uuid::Uuid::now_v7());
     let (s, _) = shop
         .s
         .shop

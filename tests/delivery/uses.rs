@@ -1,13 +1,13 @@
 //! What a download costs: a copy broken off just before its last byte counts, parallel copies
 //! count each, and a real resume after a broken connection counts once.
 
-use crate::kit::*;
+use ordo_tests::delivery_stack::*;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// Read `url` (with `range`) until at least `keep` bytes arrived, then drop the connection;
 /// returns the bytes read.
-async fn break_off(shop: &Shop, url: &str, range: Option<&str>, keep: usize) -> Vec<u8> {
+async fn break_off(shop: &DeliveryStack, url: &str, range: Option<&str>, keep: usize) -> Vec<u8> {
     let mut req = shop.http.get(url);
     if let Some(r) = range {
         req = req.header("range", r);
@@ -23,7 +23,7 @@ async fn break_off(shop: &Shop, url: &str, range: Option<&str>, keep: usize) -> 
 }
 
 /// Wait until the service has recorded the end of every request of the link's run.
-async fn settled(shop: &Shop, url: &str) {
+async fn settled(shop: &DeliveryStack, url: &str) {
     let hash = ordo_delivery::links::hash(url.rsplit('/').next().unwrap()).to_vec();
     let su = shop.superuser().await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -45,7 +45,7 @@ async fn settled(shop: &Shop, url: &str) {
     }
 }
 
-async fn used(shop: &Shop) -> Vec<i32> {
+async fn used(shop: &DeliveryStack) -> Vec<i32> {
     sqlx::query_scalar("select downloads_used from delivery.grants order by created_at")
         .fetch_all(&shop.superuser().await)
         .await
@@ -54,7 +54,7 @@ async fn used(shop: &Shop) -> Vec<i32> {
 
 #[tokio::test]
 async fn copies_broken_off_before_their_last_byte_or_fetched_in_parallel_each_count() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     // Larger than what socket buffers hold, so a copy the client drops really is unfinished
     // at the service.
     let file = bytes(32 << 20);
@@ -97,7 +97,7 @@ async fn copies_broken_off_before_their_last_byte_or_fetched_in_parallel_each_co
 
 #[tokio::test]
 async fn a_download_resumed_after_a_broken_connection_counts_once() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let file = bytes(64 << 20);
     shop.upload(file.clone()).await;
     let hal = shop.s.customer("hal");
@@ -121,7 +121,7 @@ async fn a_download_resumed_after_a_broken_connection_counts_once() {
 /// free, and the first to end dropped the others' claims).
 #[tokio::test]
 async fn parallel_requests_for_the_same_bytes_each_count() {
-    let shop = Shop::start().await;
+    let shop = DeliveryStack::start().await;
     let file = bytes(64 << 20);
     shop.upload(file.clone()).await;
     let ida = shop.s.customer("ida");

@@ -110,7 +110,7 @@ async fn the_api_is_documented_admin_only_and_scoped_to_the_tenant() {
     assert_eq!(mine["data"].as_array().unwrap().len(), 1);
     assert_eq!(mine["data"][0]["attributes"]["status"], "sent");
     assert_eq!(mine["data"][0]["attributes"]["kind"], "order_confirmation");
-    let stranger = crate::support::Caller::admin(uuid::Uuid::now_v7()).token;
+    let stranger = ordo_tests::shop::Caller::admin(uuid::Uuid::now_v7()).token;
     let (_, theirs) = call(&m, "GET", "/admin/notifications", Some(&stranger), None).await;
     assert_eq!(theirs["data"], json!([]));
     let (_, theirs) = call(&m, "GET", "/admin/notification-settings", Some(&stranger), None).await;

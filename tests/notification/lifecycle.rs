@@ -1,8 +1,8 @@
 //! The whole life of two orders, as the customers' mailboxes see it.
 
-use crate::kit::{PUBLIC_BASE, bytes};
 use crate::mail::{Mail, Mailed};
 use ordo_notification::compose::money;
+use ordo_tests::delivery_stack::{PUBLIC_BASE, bytes};
 use serde_json::{Value, json};
 
 fn attr<'a>(order: &'a Value, name: &str) -> &'a Value {

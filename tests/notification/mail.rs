@@ -1,12 +1,12 @@
 //! A shop whose notification service sends to a test SMTP server, and reading what arrived.
 
-use crate::kit::Shop;
 use ordo_testkit::peers::SmtpServer;
 use ordo_testkit::service_config;
+use ordo_tests::delivery_stack::DeliveryStack;
 use std::time::{Duration, Instant};
 
 pub struct Mailed {
-    pub shop: Shop,
+    pub shop: DeliveryStack,
     pub smtp: SmtpServer,
     pub notification_base: String,
 }
@@ -22,16 +22,21 @@ impl Mailed {
 
     /// Sending to `smtp` (plain, unless `tweak` says otherwise).
     pub async fn start_on(smtp: SmtpServer, tweak: impl FnOnce(&mut ordo_config::NotificationConfig)) -> Mailed {
-        Self::start_stack(Shop::start().await, smtp, tweak).await
+        Self::start_stack(DeliveryStack::start().await, smtp, tweak).await
     }
 
     /// Every service on a NATS server of the test's own with ordo's authorization.
     pub async fn start_authorized() -> Mailed {
-        Self::start_stack(Shop::start_authorized().await, SmtpServer::start().await, |_| {}).await
+        Self::start_stack(
+            DeliveryStack::start_authorized().await,
+            SmtpServer::start().await,
+            |_| {},
+        )
+        .await
     }
 
     async fn start_stack(
-        shop: Shop,
+        shop: DeliveryStack,
         smtp: SmtpServer,
         tweak: impl FnOnce(&mut ordo_config::NotificationConfig),
     ) -> Mailed {

@@ -1,10 +1,10 @@
 //! Exactly one message per (event, kind), whatever the bus delivers twice; and an SMTP server
 //! that is down for a while, or for good.
 
-use crate::kit::bytes;
 use crate::mail::Mailed;
 use async_nats::jetstream::message::PublishMessage;
 use ordo_events::{Context, headers};
+use ordo_tests::delivery_stack::bytes;
 use std::time::{Duration, Instant};
 
 /// One paid digital order of `name`, and one placed then canceled: four messages.

@@ -1,7 +1,7 @@
 //! Operators: listing with filters, sort and cursor pagination; stats; expiry of unpaid orders
 //! and idle carts.
 
-use crate::support::*;
+use ordo_tests::shop::*;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

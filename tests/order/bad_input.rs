@@ -1,7 +1,7 @@
 //! Bad input gets the documented 4xx JSON:API error (stable code, pointer to the field) and
 //! nothing is written.
 
-use crate::support::*;
+use ordo_tests::shop::*;
 use serde_json::{Value, json};
 
 /// (method, path, raw body, status, code, pointer)

@@ -1,7 +1,7 @@
 //! Races: one cart completed 50 times at once; 100 carts after 10 units.
 
-use crate::support::*;
 use futures::future::join_all;
+use ordo_tests::shop::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_completions_make_one_order_and_fifty_identical_answers() {

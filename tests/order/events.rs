@@ -1,10 +1,10 @@
 //! Payment and delivery events, delivered twice and out of order, move the order to the
 //! documented state with one history row per real transition.
 
-use crate::support::*;
 use ordo_events::EventMetadata;
 use ordo_events::delivery::v1::*;
 use ordo_events::payment::v1::*;
+use ordo_tests::shop::*;
 use serde_json::Value;
 use uuid::Uuid;
 

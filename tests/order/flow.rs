@@ -1,6 +1,6 @@
 //! The whole storefront flow over HTTP, and who can see the resulting order.
 
-use crate::support::*;
+use ordo_tests::shop::*;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -2,7 +2,7 @@
 //! answers 404 and changes nothing. The routes come from the service's own table, so a new
 //! route without a case here fails this test.
 
-use crate::support::*;
+use ordo_tests::shop::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -1,8 +1,6 @@
 //! Order service tests, black-box over HTTP and NATS against the real PostgreSQL and NATS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 mod admin;
 mod bad_input;
 mod concurrency;

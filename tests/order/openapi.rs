@@ -1,7 +1,7 @@
 //! `/openapi.json` is generated from the code and lists exactly the routes the service serves,
 //! each with its request schema (for bodies), responses and security.
 
-use crate::support::*;
+use ordo_tests::shop::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! PaymentIntent follows in the same request, or the change is refused), a catalog price change
 //! (caught at completion), and random sequences of all of these with replays.
 
-use crate::harness::*;
+use ordo_tests::stack::*;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! The `make run` walkthrough (`ordo-demo seed` and `ordo-demo buy`) against a real stack, with
 //! tokens minted from `deploy/local/dev.toml` as the demo mints them.
 
-use crate::harness::*;
 use ordo_demo::{Demo, PRODUCT_TITLE, mint};
+use ordo_tests::stack::*;
 use std::time::Duration;
 
 fn dev_config() -> ordo_config::ServiceConfig {

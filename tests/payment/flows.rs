@@ -1,6 +1,6 @@
 //! Checkout with payment, end to end: session → confirm at "Stripe" → complete → webhook → paid.
 
-use crate::harness::*;
+use ordo_tests::stack::*;
 
 #[tokio::test]
 async fn full_lifecycle_reaches_paid() {

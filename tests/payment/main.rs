@@ -3,12 +3,6 @@
 //! through its HTTP API as Stripe.js and the dashboard would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "../order/support.rs"]
-mod support;
-
-mod harness;
-
 mod amounts;
 mod demo;
 mod flows;

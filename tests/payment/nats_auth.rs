@@ -3,8 +3,8 @@
 //! is refused and a service cannot publish outside its subjects (the order service cannot forge
 //! `ordo.payment.v1.succeeded`) nor read another service's requests or replies.
 
-use crate::harness::*;
 use async_nats::jetstream;
+use ordo_tests::stack::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! past an event it cannot resolve, and no cancel or expiry of an order whose payment is in
 //! flight.
 
-use crate::harness::*;
-use crate::support::Caller;
+use ordo_tests::shop::Caller;
+use ordo_tests::stack::*;
 use serde_json::{Value, json};
 
 /// An event about a PaymentIntent Stripe does not know (forged, another account, deleted) is

@@ -2,8 +2,8 @@
 //! dashboard, refusals beyond what is left, and the automatic refund of a payment that
 //! succeeds on a canceled order.
 
-use crate::harness::*;
 use ordo_events::order::v1::OrderRefundRequested;
+use ordo_tests::stack::*;
 use serde_json::json;
 
 async fn paid_order(s: &Stack, who: &str) -> (String, String) {

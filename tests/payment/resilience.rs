@@ -1,15 +1,15 @@
 //! Stripe misbehaving: lost responses, duplicated and shuffled webhooks, lost webhooks.
 
-use crate::harness::*;
 use futures::StreamExt;
 use ordo_stripe_emulator::Faults;
+use ordo_tests::stack::*;
 use std::collections::HashMap;
 use std::time::Duration;
 
 #[tokio::test]
 async fn dropped_responses_still_make_exactly_one_intent_per_cart() {
     let s = Stack::start().await;
-    let carts: Vec<(String, crate::support::Caller)> = futures::stream::iter(0..30)
+    let carts: Vec<(String, ordo_tests::shop::Caller)> = futures::stream::iter(0..30)
         .map(|i| {
             let s = &s;
             async move {

@@ -1,7 +1,7 @@
 //! The webhook endpoint's signature checks, over HTTP: forged or stale requests are refused
 //! with nothing stored; secret rotation is accepted.
 
-use crate::harness::*;
+use ordo_tests::stack::*;
 use serde_json::json;
 
 fn event_body(id: &str) -> Vec<u8> {

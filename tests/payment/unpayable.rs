@@ -2,7 +2,7 @@
 //! the order total cancels the order and is refunded in full (giving back only the stock it
 //! took); a payment for a cart that cannot become an order is refunded — none is dead-lettered.
 
-use crate::harness::*;
+use ordo_tests::stack::*;
 
 #[tokio::test]
 async fn a_payment_for_another_amount_cancels_the_order_refunds_all_of_it_and_restocks() {

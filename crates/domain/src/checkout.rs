@@ -22,36 +22,71 @@ impl FieldError {
     }
 }
 
-/// An e-mail address: `local@domain.tld`, at most 254 bytes, no spaces or control characters;
-/// the domain part is lower-cased.
+/// Free text as an API accepts it, spelled as a JSON Schema `pattern` (used with `maxLength` in
+/// characters): no control character, and at least one character that is not white space. The
+/// value is stored trimmed. [`text`] is the same rule in code.
+pub const TEXT_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// Optional free text: no control character; white space alone means absent.
+pub const OPTIONAL_TEXT_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// [`Email`]'s rule as a JSON Schema `pattern` (with `maxLength` 254).
+pub const EMAIL_PATTERN: &str = "^[^@\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+/// [`CountryCode`]'s rule as a JSON Schema `pattern`.
+pub const COUNTRY_PATTERN: &str = "^[A-Za-z]{2}$";
+
+/// [`Sku`]'s rule as a JSON Schema `pattern`.
+pub const SKU_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
+/// The characters [`TEXT_PATTERN`] calls white space (Unicode `White_Space`, as
+/// `char::is_whitespace`).
+fn is_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+/// Free text of at most `max` characters ([`TEXT_PATTERN`]), trimmed; `missing_field` when it
+/// is only white space, `invalid_field` when too long or holding a control character.
+pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
+    if raw.chars().count() > max || raw.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "invalid_field",
+            format!("{field} must be at most {max} printable characters"),
+        ));
+    }
+    if raw.chars().all(is_space) {
+        return Err(FieldError::new(field, "missing_field", format!("{field} is required")));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+/// An e-mail address ([`EMAIL_PATTERN`]): at most 254 characters; a local part of 1 to 64
+/// characters without `@`, white space or control characters; a domain of two or more
+/// letter-digit-hyphen labels (IDNs in their `xn--` form). Stored with the domain lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, FieldError> {
         let bad = || FieldError::new("email", "invalid_email", format!("{raw:?} is not an e-mail address"));
-        let s = raw.trim();
-        if s.is_empty() || s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 {
             return Err(bad());
         }
-        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
-        let labels: Vec<&str> = domain.split('.').collect();
-        let label_ok = |l: &&str| {
-            !l.is_empty()
-                && l.len() <= 63
+        let (local, domain) = raw.split_once('@').ok_or_else(bad)?;
+        let local_ok =
+            (1..=64).contains(&local.chars().count()) && !local.chars().any(|c| is_space(c) || c.is_control());
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
-        if local.is_empty()
-            || local.len() > 64
-            || local.contains('@')
-            || labels.len() < 2
-            || !labels.iter().all(label_ok)
-        {
+        let labels: Vec<&str> = domain.split('.').collect();
+        if !local_ok || labels.len() < 2 || !labels.iter().all(|l| label_ok(l)) {
             return Err(bad());
         }
-        Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+        Ok(Email(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -59,15 +94,14 @@ impl Email {
     }
 }
 
-/// ISO 3166-1 alpha-2 country code (two ASCII letters, stored upper-case).
+/// ISO 3166-1 alpha-2 country code (two ASCII letters, either case; stored upper-case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CountryCode(String);
 
 impl CountryCode {
     pub fn parse(raw: &str) -> Result<CountryCode, FieldError> {
-        let s = raw.trim();
-        if s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()) {
-            Ok(CountryCode(s.to_ascii_uppercase()))
+        if raw.len() == 2 && raw.chars().all(|c| c.is_ascii_alphabetic()) {
+            Ok(CountryCode(raw.to_ascii_uppercase()))
         } else {
             Err(FieldError::new(
                 "country",
@@ -109,29 +143,19 @@ pub struct Address {
 }
 
 fn required(field: &'static str, v: Option<String>, max: usize) -> Result<String, FieldError> {
-    let v = v.map(|s| s.trim().to_owned()).unwrap_or_default();
-    if v.is_empty() {
-        return Err(FieldError::new(field, "missing_field", format!("{field} is required")));
+    match v {
+        Some(v) => text(field, &v, max),
+        None => Err(FieldError::new(field, "missing_field", format!("{field} is required"))),
     }
-    bounded(field, v, max)
 }
 
+/// [`OPTIONAL_TEXT_PATTERN`] with `maxLength` `max`.
 fn optional(field: &'static str, v: Option<String>, max: usize) -> Result<Option<String>, FieldError> {
-    match v.map(|s| s.trim().to_owned()) {
-        Some(s) if !s.is_empty() => bounded(field, s, max).map(Some),
-        _ => Ok(None),
+    match v {
+        Some(v) if v.chars().count() <= max && v.chars().all(|c| is_space(c) && !c.is_control()) => Ok(None),
+        Some(v) => text(field, &v, max).map(Some),
+        None => Ok(None),
     }
-}
-
-fn bounded(field: &'static str, v: String, max: usize) -> Result<String, FieldError> {
-    if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "invalid_field",
-            format!("{field} must be at most {max} printable characters"),
-        ));
-    }
-    Ok(v)
 }
 
 impl Address {

@@ -18,6 +18,9 @@ pub enum MoneyError {
     Negative,
 }
 
+/// [`Currency`]'s rule as a JSON Schema `pattern`: three upper-case letters.
+pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
+
 impl Currency {
     pub fn parse(code: &str) -> Result<Self, MoneyError> {
         let bytes = code.as_bytes();

@@ -5,16 +5,65 @@ use crate::{ApiError, JSON_API};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
 
 /// `{"data": {"type": ..., "attributes": {...}}}` as sent by clients. Unknown members are refused.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Its OpenAPI schema names the one `type` the attributes `A` go with ([`Kind`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Input<A> {
     pub data: InputData<A>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The JSON:API resource type a request's attributes are sent as (e.g. `carts`).
+pub trait Kind {
+    const KIND: &'static str;
+}
+
+// utoipa's `#[utoipa::path]` composes generic bodies through this (doc-hidden) trait, and derives
+// `PartialSchema` from it; the schema names the one `type` the attributes go with.
+impl<A: ToSchema + Kind> utoipa::__dev::ComposeSchema for Input<A> {
+    fn compose(_: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+        let data = ObjectBuilder::new()
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([A::KIND])),
+            )
+            .required("type")
+            .property(
+                "id",
+                ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+            )
+            .property("attributes", RefOr::Ref(Ref::from_schema_name(A::name())))
+            .required("attributes")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+        ObjectBuilder::new()
+            .property("data", data)
+            .required("data")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+            .into()
+    }
+}
+
+impl<A: ToSchema + Kind> ToSchema for Input<A> {
+    fn name() -> Cow<'static, str> {
+        // utoipa appends the type argument: `Input_NewCart`.
+        Cow::Borrowed("Input")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((A::name().into_owned(), A::schema()));
+        A::schemas(schemas);
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputData<A> {
     #[serde(rename = "type")]
@@ -62,8 +111,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-/// Parse a JSON:API single-resource input of type `kind`.
-pub fn parse_input<A: DeserializeOwned>(body: &[u8], kind: &str) -> Result<InputData<A>, ApiError> {
+/// Parse a JSON:API single-resource input of type `A::KIND`.
+pub fn parse_input<A: DeserializeOwned + Kind>(body: &[u8]) -> Result<InputData<A>, ApiError> {
+    let kind = A::KIND;
     let input: Input<A> = parse_json(body)?;
     if input.data.kind != kind {
         return Err(ApiError::conflict(
@@ -98,6 +148,7 @@ impl<A: Serialize> Resource<A> {
 /// `{"data": ...}`: one resource or a list of them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Document<D: Serialize> {
+    #[schema(inline)]
     pub data: D,
 }
 
@@ -117,6 +168,7 @@ pub struct PageLinks {
 /// `{"data": [...], "links": {"next": ...}}`: one page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<A: Serialize> {
+    #[schema(inline)]
     pub data: Vec<Resource<A>>,
     pub links: PageLinks,
 }
@@ -124,4 +176,49 @@ pub struct Page<A: Serialize> {
 /// Serialise a document with the JSON:API media type.
 pub fn respond<T: Serialize>(status: StatusCode, doc: &T) -> HttpResponse {
     HttpResponse::build(status).content_type(JSON_API).json(doc)
+}
+
+/// A JSON number that is a whole number — `3` or `3.0`, as JSON Schema's `integer` allows —
+/// read as `i64` (`#[serde(deserialize_with = "whole")]`); fractions and out-of-range values are
+/// refused.
+pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number in range"))),
+    }
+}
+
+/// [`whole`] for an optional member (absent or null: `None`).
+pub fn whole_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "whole")] i64);
+    Ok(Option::<W>::deserialize(d)?.map(|W(n)| n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Q {
+        #[serde(deserialize_with = "whole")]
+        n: i64,
+        #[serde(default, deserialize_with = "whole_opt")]
+        m: Option<i64>,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction_and_nothing_else() {
+        let q: Q = serde_json::from_str(r#"{"n": 53.0, "m": 7}"#).unwrap();
+        assert_eq!((q.n, q.m), (53, Some(7)));
+        let q: Q = serde_json::from_str(r#"{"n": -2, "m": null}"#).unwrap();
+        assert_eq!((q.n, q.m), (-2, None));
+        assert!(serde_json::from_str::<Q>(r#"{"n": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<Q>(r#"{"n": 1e300}"#).is_err());
+        assert!(serde_json::from_str::<Q>(r#"{"n": "1"}"#).is_err());
+    }
 }

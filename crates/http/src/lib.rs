@@ -169,6 +169,25 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 }
 
 /// Default service: a JSON:API 404 for unknown routes.
+/// The default service of a resource: any method it does not answer gets 405 with `Allow`
+/// (e.g. `"GET, POST"`), as a JSON:API error.
+pub fn method_not_allowed(allow: impl Into<String>) -> actix_web::Route {
+    let allow: String = allow.into();
+    actix_web::web::to(move || {
+        let allow = allow.clone();
+        async move {
+            Err::<HttpResponse, _>(
+                ApiError::new(
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    &format!("this resource answers {allow}"),
+                )
+                .with_response_header("allow", allow),
+            )
+        }
+    })
+}
+
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::not_found("route", &loggable_path(req.path())))
 }

@@ -54,8 +54,16 @@ impl Registry {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/dead-letters", web::get().to(list));
-    cfg.route("/admin/dead-letters/{id}/replay", web::post().to(replay));
+    cfg.service(
+        web::resource("/admin/dead-letters")
+            .route(web::get().to(list))
+            .default_service(ordo_http::method_not_allowed("GET")),
+    );
+    cfg.service(
+        web::resource("/admin/dead-letters/{id}/replay")
+            .route(web::post().to(replay))
+            .default_service(ordo_http::method_not_allowed("POST")),
+    );
 }
 
 fn db(e: sqlx::Error) -> ApiError {

@@ -52,7 +52,7 @@ async fn try_create(state: &AppState, req: &CreateShipmentRequest) -> anyhow::Re
     };
     let carrier = req.carrier.trim();
     let tracking = req.tracking_number.trim();
-    if carrier.is_empty() || carrier.len() > 100 || tracking.is_empty() || tracking.len() > 100 {
+    if carrier.is_empty() || carrier.chars().count() > 100 || tracking.is_empty() || tracking.chars().count() > 100 {
         return Ok(Err((
             "invalid_shipment",
             "carrier and tracking number are 1 to 100 characters".into(),

@@ -132,12 +132,16 @@ pub struct SettingsInput {
     order_page_url: Option<String>,
 }
 
+impl ordo_http::jsonapi::Kind for SettingsInput {
+    const KIND: &'static str = "notification-settings";
+}
+
 pub async fn put_settings(
     state: web::Data<AppState>,
     admin: AdminOnly,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input = ordo_http::jsonapi::parse_input::<SettingsInput>(&body, "notification-settings")?.attributes;
+    let input = ordo_http::jsonapi::parse_input::<SettingsInput>(&body)?.attributes;
     let store_name = input.store_name.trim();
     if store_name.is_empty() || store_name.len() > 200 || store_name.contains(['\r', '\n']) {
         return Err(ApiError::unprocessable(

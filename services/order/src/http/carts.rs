@@ -4,8 +4,11 @@
 //! [`crate::app::checkout`] runs.
 
 use super::docs::{ErrorResponses, IdempotencyKey};
-use super::idempotency::{self, Reply};
-use super::orders::OrderDocument;
+use super::fields::{
+    CountryText, EmailText, OptionalText40, OptionalText100, OptionalText200, Text20, Text100, Text200,
+};
+use super::idempotency::{self, Key, Reply};
+use super::orders::OrderOut;
 use super::{AppState, endpoints};
 use crate::app::cart::{self, Cart, Contact, Owner};
 use crate::app::{checkout, order};
@@ -13,7 +16,7 @@ use crate::store::catalog::ShippingOptionRow;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_domain::checkout::{Address, Email, Quantity, RawAddress};
-use ordo_http::jsonapi::{Document, Input, Resource, parse_input, respond};
+use ordo_http::jsonapi::{Document, Input, Kind, Resource, parse_input, respond, whole};
 use ordo_http::{ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -165,8 +168,8 @@ fn cart_reply(cart: &Cart) -> Result<Reply, ApiError> {
     Reply::ok(&cart_document(cart)?)
 }
 
-fn email(raw: Option<String>) -> Result<Option<Email>, ApiError> {
-    raw.map(|e| {
+fn email(raw: Option<EmailText>) -> Result<Option<Email>, ApiError> {
+    raw.map(|EmailText(e)| {
         Email::parse(&e).map_err(|e| ApiError::unprocessable(e.code, &e.message, Some("/data/attributes/email")))
     })
     .transpose()
@@ -183,7 +186,11 @@ fn quantity(raw: i64) -> Result<Quantity, ApiError> {
 pub struct NewCart {
     region_id: Uuid,
     #[serde(default)]
-    email: Option<String>,
+    email: Option<EmailText>,
+}
+
+impl Kind for NewCart {
+    const KIND: &'static str = "carts";
 }
 
 #[utoipa::path(
@@ -194,7 +201,7 @@ pub struct NewCart {
     params(IdempotencyKey),
     request_body(content = Input<NewCart>, content_type = "application/vnd.api+json"),
     responses(
-        (status = 201, description = "The cart with server-computed totals", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 201, description = "The cart with server-computed totals", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -203,14 +210,15 @@ async fn create_cart(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
-    let input = parse_input::<NewCart>(&body, "carts")?.attributes;
+    let input = parse_input::<NewCart>(&body)?.attributes;
     let email = email(input.email)?;
     let idle = state.idle_secs();
     let (tenant, customer) = (who.0.tenant_id, who.0.subject.clone());
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let owner = Owner {
                 tenant_id: tenant,
@@ -230,7 +238,7 @@ async fn create_cart(
     summary = "Read a cart with its items and totals",
     params(("id" = Uuid, Path, description = "the cart id")),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -249,27 +257,35 @@ async fn get_cart(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
-    name: Option<String>,
-    line1: Option<String>,
-    line2: Option<String>,
-    city: Option<String>,
-    postal_code: Option<String>,
-    region: Option<String>,
-    /// ISO 3166-1 alpha-2; one of the region's countries
-    country: Option<String>,
-    phone: Option<String>,
+    #[schema(required = true, value_type = Text200)]
+    name: Option<Text200>,
+    #[schema(required = true, value_type = Text200)]
+    line1: Option<Text200>,
+    #[serde(default)]
+    line2: Option<OptionalText200>,
+    #[schema(required = true, value_type = Text100)]
+    city: Option<Text100>,
+    #[schema(required = true, value_type = Text20)]
+    postal_code: Option<Text20>,
+    #[serde(default)]
+    region: Option<OptionalText100>,
+    /// One of the region's countries
+    #[schema(required = true, value_type = CountryText)]
+    country: Option<CountryText>,
+    #[serde(default)]
+    phone: Option<OptionalText40>,
 }
 
 fn address(input: AddressInput, member: &str) -> Result<Address, ApiError> {
     let raw = RawAddress {
-        name: input.name,
-        line1: input.line1,
-        line2: input.line2,
-        city: input.city,
-        postal_code: input.postal_code,
-        region: input.region,
-        country: input.country,
-        phone: input.phone,
+        name: input.name.map(|t| t.0),
+        line1: input.line1.map(|t| t.0),
+        line2: input.line2.map(|t| t.0),
+        city: input.city.map(|t| t.0),
+        postal_code: input.postal_code.map(|t| t.0),
+        region: input.region.map(|t| t.0),
+        country: input.country.map(|t| t.0),
+        phone: input.phone.map(|t| t.0),
     };
     Address::parse(raw).map_err(|errs| {
         let e = &errs[0];
@@ -285,11 +301,15 @@ fn address(input: AddressInput, member: &str) -> Result<Address, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct CartPatch {
     #[serde(default)]
-    email: Option<String>,
+    email: Option<EmailText>,
     #[serde(default)]
     shipping_address: Option<AddressInput>,
     #[serde(default)]
     billing_address: Option<AddressInput>,
+}
+
+impl Kind for CartPatch {
+    const KIND: &'static str = "carts";
 }
 
 #[utoipa::path(
@@ -300,7 +320,7 @@ pub struct CartPatch {
     params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
     request_body(content = Input<CartPatch>, content_type = "application/vnd.api+json"),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -309,12 +329,13 @@ async fn update_cart(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let id = path.into_inner();
-    let patch = parse_input::<CartPatch>(&body, "carts")?.attributes;
+    let patch = parse_input::<CartPatch>(&body)?.attributes;
     let contact = Contact {
         email: email(patch.email)?,
         shipping_address: patch
@@ -327,7 +348,7 @@ async fn update_cart(
             .transpose()?,
     };
     let idle = state.idle_secs();
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move { cart_reply(&cart::set_contact(tx, id, contact, idle).await?) })
     })
     .await
@@ -339,7 +360,12 @@ pub struct NewLine {
     variant_id: Uuid,
     /// 1 to 100 (added to the line of the same variant, if any; the sum is at most 100)
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "whole")]
     quantity: i64,
+}
+
+impl Kind for NewLine {
+    const KIND: &'static str = "line-items";
 }
 
 #[utoipa::path(
@@ -350,7 +376,7 @@ pub struct NewLine {
     params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
     request_body(content = Input<NewLine>, content_type = "application/vnd.api+json"),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -359,15 +385,16 @@ async fn add_line(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let id = path.into_inner();
-    let input = parse_input::<NewLine>(&body, "line-items")?.attributes;
+    let input = parse_input::<NewLine>(&body)?.attributes;
     let q = quantity(input.quantity)?;
     let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move { cart_reply(&cart::add_line(tx, &peers, id, input.variant_id, q, idle).await?) })
     })
     .await
@@ -377,7 +404,12 @@ async fn add_line(
 #[serde(deny_unknown_fields)]
 pub struct LinePatch {
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "whole")]
     quantity: i64,
+}
+
+impl Kind for LinePatch {
+    const KIND: &'static str = "line-items";
 }
 
 #[utoipa::path(
@@ -392,7 +424,7 @@ pub struct LinePatch {
     ),
     request_body(content = Input<LinePatch>, content_type = "application/vnd.api+json"),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -401,14 +433,15 @@ async fn update_line(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<(Uuid, Uuid)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let (id, line) = path.into_inner();
-    let q = quantity(parse_input::<LinePatch>(&body, "line-items")?.attributes.quantity)?;
+    let q = quantity(parse_input::<LinePatch>(&body)?.attributes.quantity)?;
     let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move { cart_reply(&cart::set_quantity(tx, &peers, id, line, q, idle).await?) })
     })
     .await
@@ -425,7 +458,7 @@ async fn update_line(
         IdempotencyKey
     ),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -434,12 +467,13 @@ async fn remove_line(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let (id, line) = path.into_inner();
     let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
         Box::pin(async move { cart_reply(&cart::remove_line(tx, &peers, id, line, idle).await?) })
     })
     .await
@@ -496,6 +530,10 @@ pub struct ShippingChoice {
     shipping_option_id: Uuid,
 }
 
+impl Kind for ShippingChoice {
+    const KIND: &'static str = "shipping-methods";
+}
+
 #[utoipa::path(
     post,
     path = "/store/carts/{id}/shipping-method",
@@ -504,7 +542,7 @@ pub struct ShippingChoice {
     params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
     request_body(content = Input<ShippingChoice>, content_type = "application/vnd.api+json"),
     responses(
-        (status = 200, description = "The cart", body = CartDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The cart", body = Document<Resource<CartOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -513,14 +551,15 @@ async fn choose_shipping(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let id = path.into_inner();
-    let choice = parse_input::<ShippingChoice>(&body, "shipping-methods")?.attributes;
+    let choice = parse_input::<ShippingChoice>(&body)?.attributes;
     let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(
             async move { cart_reply(&cart::choose_shipping(tx, &peers, id, choice.shipping_option_id, idle).await?) },
         )
@@ -558,12 +597,13 @@ async fn payment_session(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
         Box::pin(async move {
             let session = cart::payment_session(tx, &peers, id, idle).await?;
             let amount = session.amount.unwrap_or_default();
@@ -592,7 +632,7 @@ async fn payment_session(
     summary = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically",
     params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
     responses(
-        (status = 200, description = "The order", body = OrderDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -601,13 +641,14 @@ async fn complete(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     state.limiter.check(&who.0)?;
     let id = path.into_inner();
     let idle = state.idle_secs();
     let actor = format!("customer:{}", who.0.subject);
-    idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
         Box::pin(async move {
             let order_id = checkout::complete_cart(tx, id, idle, &actor).await?;
             Reply::ok(&super::orders::order_document(order::get(tx, order_id).await?)?)

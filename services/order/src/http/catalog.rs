@@ -3,7 +3,8 @@
 //! types of [`crate::app::catalog`]; prices are integer minor units per currency.
 
 use super::docs::{ErrorResponses, IdempotencyKey};
-use super::idempotency::{self, Reply};
+use super::fields::{CountryText, CurrencyText, SkuText, Text200, Text500, Text1024};
+use super::idempotency::{self, Key, Reply};
 use super::{AppState, endpoints};
 use crate::app::catalog::{self, NewProduct, NewRegion, NewVariant};
 use crate::store::catalog::{PriceRow, ProductRow, RegionRow, VariantRow};
@@ -12,9 +13,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_domain::Currency;
 use ordo_domain::checkout::{CountryCode, Sku};
 use ordo_domain::order::LineKind;
-use ordo_http::jsonapi::{Document, Input, Resource, parse_input, respond};
+use ordo_http::jsonapi::{Document, Input, Kind, Resource, parse_input, respond, whole, whole_opt};
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 endpoints!(
@@ -44,16 +48,9 @@ fn amount(raw: i64, pointer: &str) -> Result<i64, ApiError> {
     }
 }
 
-fn text(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
-    let t = raw.trim();
-    if t.is_empty() || t.chars().count() > max {
-        return Err(invalid(
-            "invalid_field",
-            &format!("{field} must be 1 to {max} characters"),
-            &format!("/data/attributes/{field}"),
-        ));
-    }
-    Ok(t.to_owned())
+/// Free text by the domain's rule, the error pointing at `pointer`.
+fn text(raw: &str, field: &'static str, max: usize, pointer: &str) -> Result<String, ApiError> {
+    ordo_domain::checkout::text(field, raw, max).map_err(|e| invalid(e.code, &e.message, pointer))
 }
 
 // ---- regions ---------------------------------------------------------------------------------
@@ -61,18 +58,20 @@ fn text(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegionInput {
-    /// 1 to 200 characters
-    #[schema(min_length = 1, max_length = 200)]
-    name: String,
-    /// ISO 4217, e.g. `EUR`
-    #[schema(pattern = "^[A-Za-z]{3}$")]
-    currency: String,
+    name: Text200,
+    /// e.g. `EUR`
+    currency: CurrencyText,
     /// Basis points: 2000 = 20 %
     #[schema(minimum = 0, maximum = 10000)]
+    #[serde(deserialize_with = "whole")]
     tax_rate_bp: i64,
-    /// ISO 3166-1 alpha-2 codes, at least one
+    /// At least one
     #[schema(min_items = 1)]
-    countries: Vec<String>,
+    countries: Vec<CountryText>,
+}
+
+impl Kind for RegionInput {
+    const KIND: &'static str = "regions";
 }
 
 /// A region with its active shipping options.
@@ -113,8 +112,8 @@ fn region_resource(r: RegionRow) -> Resource<RegionOut> {
 }
 
 fn region_input(input: RegionInput) -> Result<NewRegion, ApiError> {
-    let name = text(&input.name, "name", 200)?;
-    let cur = currency(&input.currency, "/data/attributes/currency")?;
+    let name = text(&input.name.0, "name", 200, "/data/attributes/name")?;
+    let cur = currency(&input.currency.0, "/data/attributes/currency")?;
     if !(0..=10_000).contains(&input.tax_rate_bp) {
         return Err(invalid(
             "invalid_tax_rate",
@@ -134,7 +133,8 @@ fn region_input(input: RegionInput) -> Result<NewRegion, ApiError> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            CountryCode::parse(c).map_err(|e| invalid(e.code, &e.message, &format!("/data/attributes/countries/{i}")))
+            CountryCode::parse(&c.0)
+                .map_err(|e| invalid(e.code, &e.message, &format!("/data/attributes/countries/{i}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(NewRegion {
@@ -162,11 +162,12 @@ async fn create_region(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let region = region_input(parse_input::<RegionInput>(&body, "regions")?.attributes)?;
+    let region = region_input(parse_input::<RegionInput>(&body)?.attributes)?;
     let tenant = who.0.tenant_id;
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let r = catalog::create_region(tx, tenant, region).await?;
             let location = format!("/admin/regions/{}", r.id);
@@ -220,11 +221,15 @@ async fn list_regions_store(state: web::Data<AppState>, who: Authenticated) -> R
 #[serde(deny_unknown_fields)]
 pub struct ShippingOptionInput {
     region_id: Uuid,
-    #[schema(min_length = 1, max_length = 200)]
-    name: String,
+    name: Text200,
     /// Minor units of the region's currency
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 429496729500i64)]
+    #[serde(deserialize_with = "whole")]
     price: i64,
+}
+
+impl Kind for ShippingOptionInput {
+    const KIND: &'static str = "shipping-options";
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -251,13 +256,14 @@ async fn create_shipping_option(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input = parse_input::<ShippingOptionInput>(&body, "shipping-options")?.attributes;
-    let name = text(&input.name, "name", 200)?;
+    let input = parse_input::<ShippingOptionInput>(&body)?.attributes;
+    let name = text(&input.name.0, "name", 200, "/data/attributes/name")?;
     let price = amount(input.price, "/data/attributes/price")?;
     let tenant = who.0.tenant_id;
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let s = catalog::create_shipping_option(tx, tenant, input.region_id, name, price).await?;
             let out = NewShippingOptionOut {
@@ -279,34 +285,80 @@ async fn create_shipping_option(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceInput {
-    #[schema(pattern = "^[A-Za-z]{3}$")]
-    currency: String,
-    #[schema(minimum = 0)]
+    currency: CurrencyText,
+    #[schema(minimum = 0, maximum = 429496729500i64)]
+    #[serde(deserialize_with = "whole")]
     amount: i64,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Whether a variant is downloaded or shipped.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantKind {
+    Digital,
+    Physical,
+}
+
+/// A variant; `kind` decides whether it has an `asset_key` (its OpenAPI schema, below, says so
+/// with one branch per kind).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantInput {
-    /// 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit; unique in the tenant
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    sku: String,
-    #[schema(min_length = 1, max_length = 500)]
-    title: String,
-    /// `digital` (needs `asset_key`) or `physical` (has none)
-    #[schema(pattern = "^(digital|physical)$")]
-    kind: String,
+    kind: VariantKind,
+    sku: SkuText,
+    title: Text500,
     #[serde(default)]
-    asset_key: Option<String>,
-    /// Omitted or null: unlimited.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 2147483647)]
+    asset_key: Option<Text1024>,
+    #[serde(default, deserialize_with = "whole_opt")]
     inventory: Option<i64>,
-    /// One per currency, at least one
-    #[schema(min_items = 1)]
     prices: Vec<PriceInput>,
     #[serde(default = "yes")]
     active: bool,
+}
+
+impl utoipa::__dev::ComposeSchema for VariantInput {
+    fn compose(_: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+        let branch = |kind: &str, description: &str, asset_key: serde_json::Value, required: &[&str]| {
+            serde_json::json!({
+                "type": "object",
+                "description": description,
+                "additionalProperties": false,
+                "required": required,
+                "properties": {
+                    "kind": {"type": "string", "enum": [kind]},
+                    "sku": {"$ref": "#/components/schemas/SkuText"},
+                    "title": {"$ref": "#/components/schemas/Text500"},
+                    "asset_key": asset_key,
+                    "inventory": {"type": ["integer", "null"], "minimum": 0, "maximum": 2147483647,
+                                  "description": "Omitted or null: unlimited."},
+                    "prices": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/PriceInput"},
+                               "description": "One per currency, at least one"},
+                    "active": {"type": "boolean", "description": "Default true."},
+                },
+            })
+        };
+        let schema = serde_json::json!({"oneOf": [
+            branch("digital", "Delivered as downloads of its asset (`asset_key`: its key in the delivery service's storage).",
+                   serde_json::json!({"$ref": "#/components/schemas/Text1024"}), &["kind", "sku", "title", "asset_key", "prices"]),
+            branch("physical", "Shipped; it has no asset.", serde_json::json!({"type": "null"}), &["kind", "sku", "title", "prices"]),
+        ]});
+        serde_json::from_value(schema).unwrap_or_else(|_| RefOr::T(Schema::default()))
+    }
+}
+
+impl ToSchema for VariantInput {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for (name, schema) in [
+            ("SkuText", SkuText::schema()),
+            ("Text500", Text500::schema()),
+            ("Text1024", Text1024::schema()),
+            ("PriceInput", PriceInput::schema()),
+        ] {
+            schemas.push((name.to_owned(), schema));
+        }
+        <CurrencyText as ToSchema>::schemas(schemas);
+        schemas.push(("CurrencyText".to_owned(), CurrencyText::schema()));
+    }
 }
 
 fn yes() -> bool {
@@ -316,8 +368,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
-    #[schema(min_length = 1, max_length = 500)]
-    title: String,
+    title: Text500,
     #[serde(default)]
     description: String,
     #[serde(default = "yes")]
@@ -327,7 +378,11 @@ pub struct ProductInput {
     variants: Vec<VariantInput>,
 }
 
-fn inventory(raw: Option<i64>, pointer: &str) -> Result<Option<i32>, ApiError> {
+impl Kind for ProductInput {
+    const KIND: &'static str = "products";
+}
+
+fn inventory_of(raw: Option<i64>, pointer: &str) -> Result<Option<i32>, ApiError> {
     raw.map(|n| {
         i32::try_from(n).ok().filter(|n| *n >= 0).ok_or_else(|| {
             invalid(
@@ -342,53 +397,51 @@ fn inventory(raw: Option<i64>, pointer: &str) -> Result<Option<i32>, ApiError> {
 
 fn variant(i: usize, v: VariantInput) -> Result<NewVariant, ApiError> {
     let p = |f: &str| format!("/data/attributes/variants/{i}/{f}");
-    let sku = Sku::parse(&v.sku).map_err(|e| invalid(e.code, &e.message, &p("sku")))?;
-    let title = v.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 500 {
-        return Err(invalid(
-            "invalid_field",
-            "title must be 1 to 500 characters",
-            &p("title"),
-        ));
-    }
-    let kind =
-        LineKind::parse(&v.kind).ok_or_else(|| invalid("invalid_kind", "kind is digital or physical", &p("kind")))?;
-    let asset_key = v.asset_key.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
-    if (kind == LineKind::Digital) != asset_key.is_some() {
-        return Err(invalid(
-            "invalid_asset_key",
-            "digital variants need an asset_key, physical ones have none",
-            &p("asset_key"),
-        ));
-    }
-    if v.prices.is_empty() {
+    let (kind, asset_key) = match (v.kind, v.asset_key) {
+        (VariantKind::Digital, Some(key)) => (
+            LineKind::Digital,
+            Some(text(&key.0, "asset_key", 1024, &p("asset_key"))?),
+        ),
+        (VariantKind::Physical, None) => (LineKind::Physical, None),
+        _ => {
+            return Err(invalid(
+                "invalid_asset_key",
+                "digital variants need an asset_key, physical ones have none",
+                &p("asset_key"),
+            ));
+        }
+    };
+    let (sku, title, inventory, prices, active) = (v.sku, v.title, v.inventory, v.prices, v.active);
+    let sku = Sku::parse(&sku.0).map_err(|e| invalid(e.code, &e.message, &p("sku")))?;
+    let title = text(&title.0, "title", 500, &p("title"))?;
+    if prices.is_empty() {
         return Err(invalid("missing_field", "at least one price", &p("prices")));
     }
-    let mut prices = Vec::new();
-    for (j, price) in v.prices.iter().enumerate() {
-        let c = currency(&price.currency, &p(&format!("prices/{j}/currency")))?;
-        if prices.iter().any(|(x, _)| *x == c) {
+    let mut valid_prices = Vec::new();
+    for (j, price) in prices.iter().enumerate() {
+        let c = currency(&price.currency.0, &p(&format!("prices/{j}/currency")))?;
+        if valid_prices.iter().any(|(x, _)| *x == c) {
             return Err(invalid(
                 "duplicate_currency",
                 "one price per currency",
                 &p(&format!("prices/{j}")),
             ));
         }
-        prices.push((c, amount(price.amount, &p(&format!("prices/{j}/amount")))?));
+        valid_prices.push((c, amount(price.amount, &p(&format!("prices/{j}/amount")))?));
     }
     Ok(NewVariant {
         sku,
         title,
         kind,
         asset_key,
-        inventory: inventory(v.inventory, &p("inventory"))?,
-        prices,
-        active: v.active,
+        inventory: inventory_of(inventory, &p("inventory"))?,
+        prices: valid_prices,
+        active,
     })
 }
 
 fn product_input(input: ProductInput) -> Result<NewProduct, ApiError> {
-    let title = text(&input.title, "title", 500)?;
+    let title = text(&input.title.0, "title", 500, "/data/attributes/title")?;
     if input.variants.is_empty() || input.variants.len() > 100 {
         return Err(invalid(
             "invalid_variants",
@@ -533,11 +586,12 @@ async fn create_product(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let product = product_input(parse_input::<ProductInput>(&body, "products")?.attributes)?;
+    let product = product_input(parse_input::<ProductInput>(&body)?.attributes)?;
     let tenant = who.0.tenant_id;
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let p = catalog::create_product(tx, tenant, product).await?;
             let location = format!("/admin/products/{}", p.id);
@@ -596,10 +650,14 @@ pub struct VariantPatch {
     active: Option<bool>,
 }
 
+impl Kind for VariantPatch {
+    const KIND: &'static str = "variants";
+}
+
 mod double_option {
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-        Option::<i64>::deserialize(d).map(Some)
+        ordo_http::jsonapi::whole_opt(d).map(Some)
     }
 }
 
@@ -628,16 +686,17 @@ async fn update_variant(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let patch = parse_input::<VariantPatch>(&body, "variants")?.attributes;
+    let patch = parse_input::<VariantPatch>(&body)?.attributes;
     let new_inventory = patch
         .inventory
-        .map(|v| inventory(v, "/data/attributes/inventory"))
+        .map(|v| inventory_of(v, "/data/attributes/inventory"))
         .transpose()?;
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let v = catalog::update_variant(tx, id, new_inventory, patch.active).await?;
             let out = VariantStockOut {

@@ -4,7 +4,8 @@
 //! ([`crate::app::delivery`]).
 
 use super::docs::{ErrorResponses, IdempotencyKey};
-use super::idempotency::{self, Reply};
+use super::fields::Text100;
+use super::idempotency::{self, Key, Reply};
 use super::{AppState, endpoints};
 use crate::app::delivery::{self, Requester, Shipment};
 use crate::app::order;
@@ -12,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_auth::Principal;
-use ordo_http::jsonapi::{Document, Input, Resource, parse_input, respond};
+use ordo_http::jsonapi::{Document, Input, Kind, Resource, parse_input, respond};
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -115,15 +116,16 @@ async fn download_links_admin(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentInput {
-    /// 1 to 100 characters, e.g. `DHL`.
-    #[schema(min_length = 1, max_length = 100)]
-    pub carrier: String,
-    /// 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    pub tracking_number: String,
+    /// e.g. `DHL`
+    pub carrier: Text100,
+    pub tracking_number: Text100,
     /// Physical lines of the order not shipped yet; each line ships whole, once.
     #[schema(min_items = 1)]
     pub line_ids: Vec<Uuid>,
+}
+
+impl Kind for ShipmentInput {
+    const KIND: &'static str = "shipments";
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -153,19 +155,29 @@ async fn create_shipment(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input = parse_input::<ShipmentInput>(&body, "shipments")?.attributes;
+    let input = parse_input::<ShipmentInput>(&body)?.attributes;
+    let text = |raw: &str, field: &'static str| {
+        ordo_domain::checkout::text(field, raw, 100).map_err(|e| {
+            ApiError::unprocessable(
+                "invalid_shipment",
+                &e.message,
+                Some(&format!("/data/attributes/{field}")),
+            )
+        })
+    };
     let shipment = Shipment {
-        carrier: input.carrier,
-        tracking_number: input.tracking_number,
+        carrier: text(&input.carrier.0, "carrier")?,
+        tracking_number: text(&input.tracking_number.0, "tracking_number")?,
         line_ids: input.line_ids,
     };
     let id = path.into_inner();
     let tenant = who.0.tenant_id;
     let peers = state.peers.clone();
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             order::visible_status(tx, id).await?;
             let shipment_id = delivery::create_shipment(&peers, tenant, id, &shipment).await?;
@@ -214,12 +226,13 @@ async fn mark_shipment_delivered(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, shipment) = path.into_inner();
     let tenant = who.0.tenant_id;
     let peers = state.peers.clone();
-    idempotency::run(&state.pool, &req, &who.0, &[], move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
         Box::pin(async move {
             order::visible_status(tx, id).await?;
             let already = delivery::mark_delivered(&peers, tenant, id, shipment).await?;

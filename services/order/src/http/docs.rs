@@ -30,7 +30,7 @@ pub struct ApiDoc;
 #[into_params(names("Idempotency-Key"), parameter_in = Header)]
 pub struct IdempotencyKey(
     /// Unique per unsafe request (1 to 255 characters); the first response is replayed for 24 h.
-    #[param(min_length = 1, max_length = 255)]
+    #[param(min_length = 1, max_length = 255, pattern = "\\S")]
     #[allow(dead_code)] // documentation only
     String,
 );

@@ -64,6 +64,20 @@ pub fn scope_of(p: &Principal) -> Scope {
     Scope::new(p.tenant_id, Some(p.subject.clone()), role)
 }
 
+/// A valid `Idempotency-Key` header (1 to 255 characters), extracted before the body is read,
+/// so a request without one is answered 400 whatever its body.
+#[derive(Debug, Clone)]
+pub struct Key(String);
+
+impl actix_web::FromRequest for Key {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Key, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(key_of(req).map(Key))
+    }
+}
+
 fn key_of(req: &HttpRequest) -> Result<String, ApiError> {
     let missing = || {
         ApiError::bad_request(
@@ -122,13 +136,13 @@ pub async fn run<F>(
     pool: &PgPool,
     req: &HttpRequest,
     who: &Principal,
+    Key(key): Key,
     body: &[u8],
     work: F,
 ) -> Result<HttpResponse, ApiError>
 where
     F: for<'t> FnOnce(&'t mut Transaction<'static, Postgres>) -> TxFuture<'t>,
 {
-    let key = key_of(req)?;
     let hash = request_hash(req, body);
     let scope = scope_of(who);
     let caller = Caller {

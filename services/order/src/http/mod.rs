@@ -9,12 +9,13 @@ pub mod catalog;
 pub mod delivery;
 pub mod docs;
 pub mod error;
+pub mod fields;
 pub mod idempotency;
 pub mod orders;
 pub mod rate_limit;
 
 use crate::app::Peers;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 use ordo_http::ApiError;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -160,19 +161,7 @@ impl RouteTable {
             for (method, e) in methods {
                 resource = resource.route((e.attach)(web::method(method.clone())));
             }
-            cfg.service(resource.default_service(web::to(move || {
-                let allow = allow.clone();
-                async move {
-                    Err::<HttpResponse, _>(
-                        ApiError::new(
-                            StatusCode::METHOD_NOT_ALLOWED,
-                            "method_not_allowed",
-                            &format!("this resource answers {allow}"),
-                        )
-                        .with_response_header("allow", allow),
-                    )
-                }
-            })));
+            cfg.service(resource.default_service(ordo_http::method_not_allowed(allow)));
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::carts::{AddressOut, timestamp};
 use super::docs::{ErrorResponses, IdempotencyKey};
-use super::idempotency::{self, Reply};
+use super::idempotency::{self, Key, Reply};
 use super::{AppState, endpoints};
 use crate::app::order;
 use crate::store::orders::{DocHistory, DocLine, ListFilter, OrderDocRow, OrderRow, Search, SortKey};
@@ -15,7 +15,7 @@ use base64::Engine as _;
 use ordo_auth::Principal;
 use ordo_domain::order::{CancelReason, OrderStatus};
 use ordo_domain::{FulfillmentStatus, PaymentStatus};
-use ordo_http::jsonapi::{Document, Input, Page, PageLinks, Resource, parse_input, respond};
+use ordo_http::jsonapi::{Document, Input, Kind, Page, PageLinks, Resource, parse_input, respond, whole};
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -368,7 +368,7 @@ async fn get(state: &AppState, who: &Principal, id: Uuid) -> Result<HttpResponse
     summary = "One of the caller's orders with lines, totals, statuses and state history",
     params(("id" = Uuid, Path, description = "the order id")),
     responses(
-        (status = 200, description = "The order", body = OrderDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -388,7 +388,7 @@ async fn get_mine(
     summary = "Any order of the tenant with history",
     params(("id" = Uuid, Path, description = "the order id")),
     responses(
-        (status = 200, description = "The order", body = OrderDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -405,12 +405,13 @@ async fn cancel(
     state: &AppState,
     req: &HttpRequest,
     who: &Principal,
+    key: Key,
     id: Uuid,
     reason: CancelReason,
 ) -> Result<HttpResponse, ApiError> {
     let actor = format!("{}:{}", who.role.as_str(), who.subject);
     let tenant = who.tenant_id;
-    idempotency::run(&state.pool, req, who, &[], move |tx| {
+    idempotency::run(&state.pool, req, who, key, &[], move |tx| {
         Box::pin(async move { Reply::ok(&order_document(order::cancel(tx, tenant, id, reason, &actor).await?)?) })
     })
     .await
@@ -423,7 +424,7 @@ async fn cancel(
     summary = "Cancel a pending order (stock released)",
     params(("id" = Uuid, Path, description = "the order id"), IdempotencyKey),
     responses(
-        (status = 200, description = "The order", body = OrderDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -432,6 +433,7 @@ async fn cancel_mine(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Authenticated,
+    key: Key,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = if who.0.role == ordo_auth::Role::Admin {
@@ -439,7 +441,7 @@ async fn cancel_mine(
     } else {
         CancelReason::Customer
     };
-    cancel(&state, &req, &who.0, path.into_inner(), reason).await
+    cancel(&state, &req, &who.0, key, path.into_inner(), reason).await
 }
 
 #[utoipa::path(
@@ -449,7 +451,7 @@ async fn cancel_mine(
     summary = "Cancel a pending or processing order (stock released, PaymentIntent canceled by the payment service)",
     params(("id" = Uuid, Path, description = "the order id"), IdempotencyKey),
     responses(
-        (status = 200, description = "The order", body = OrderDocument, content_type = "application/vnd.api+json"),
+        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
         ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -458,9 +460,10 @@ async fn cancel_admin(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    cancel(&state, &req, &who.0, path.into_inner(), CancelReason::Operator).await
+    cancel(&state, &req, &who.0, key, path.into_inner(), CancelReason::Operator).await
 }
 
 // ---- stats -----------------------------------------------------------------------------------
@@ -607,11 +610,16 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
 pub struct RefundInput {
     /// Minor units; at most what was captured minus what is refunded or being refunded.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole")]
     pub amount: i64,
     /// Free text for the record (at most 500 characters).
     #[serde(default)]
     #[schema(max_length = 500)]
     pub reason: String,
+}
+
+impl Kind for RefundInput {
+    const KIND: &'static str = "refunds";
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -642,10 +650,11 @@ async fn request_refund(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: AdminOnly,
+    key: Key,
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input = parse_input::<RefundInput>(&body, "refunds")?.attributes;
+    let input = parse_input::<RefundInput>(&body)?.attributes;
     if input.amount <= 0 {
         return Err(ApiError::unprocessable(
             "invalid_amount",
@@ -662,7 +671,7 @@ async fn request_refund(
     }
     let id = path.into_inner();
     let actor = format!("admin:{}", who.0.subject);
-    idempotency::run(&state.pool, &req, &who.0, &body, move |tx| {
+    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             let r = order::request_refund(tx, id, input.amount, &input.reason, &actor).await?;
             let out = RefundOut {

@@ -1,7 +1,7 @@
 //! The whole payment path: emulator (its webhooks pointed at the payment service), payment
 //! service and order service sharing one test database and NATS namespace.
 
-use crate::support::{Caller, Catalog, Shop};
+use crate::shop::{Caller, Catalog, Shop};
 use ordo_stripe_emulator::{Emulator, Faults};
 use ordo_testkit::{TestBus, TestDb, service_config};
 use serde_json::{Value, json};

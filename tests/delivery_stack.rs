@@ -1,7 +1,7 @@
 //! A payment stack plus the delivery service, its assets in a temporary folder.
 
-use crate::harness::{Options, Stack};
-use crate::support::Caller;
+use crate::shop::Caller;
+use crate::stack::{Options, Stack};
 use ordo_testkit::service_config;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ pub const ASSET_KEY: &str = "comics/moon-1.pdf";
 /// Links name this base (configured); the tests send them to the service's real port.
 pub const PUBLIC_BASE: &str = "https://downloads.shop.test";
 
-pub struct Shop {
+pub struct DeliveryStack {
     pub s: Stack,
     pub delivery_base: String,
     pub assets: PathBuf,
@@ -55,7 +55,7 @@ pub fn rss_of(pid: u32) -> u64 {
     kb * 1024
 }
 
-impl Drop for Shop {
+impl Drop for DeliveryStack {
     fn drop(&mut self) {
         // The service first, while its database and streams still exist.
         drop(self.process.take());
@@ -63,19 +63,19 @@ impl Drop for Shop {
     }
 }
 
-impl Shop {
-    pub async fn start() -> Shop {
+impl DeliveryStack {
+    pub async fn start() -> DeliveryStack {
         Self::start_with(|_| {}).await
     }
 
     /// The delivery service in this process.
-    pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
+    pub async fn start_with(tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> DeliveryStack {
         Self::start_on(Options::default(), tweak).await
     }
 
     /// The whole stack on a NATS server of the test's own with ordo's authorization.
     #[allow(dead_code)] // used by the notification tests
-    pub async fn start_authorized() -> Shop {
+    pub async fn start_authorized() -> DeliveryStack {
         let options = Options {
             authorized_nats: true,
             ..Default::default()
@@ -83,7 +83,7 @@ impl Shop {
         Self::start_on(options, |_| {}).await
     }
 
-    async fn start_on(options: Options, tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> Shop {
+    async fn start_on(options: Options, tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> DeliveryStack {
         let (s, assets, cfg) = Self::prepare_on(options, |c| tweak(&mut c.delivery)).await;
         let running = ordo_delivery::build(cfg).await.unwrap();
         let delivery_base = format!("http://127.0.0.1:{}", running.port());
@@ -91,8 +91,10 @@ impl Shop {
         Self::finish(s, assets, delivery_base, None)
     }
 
-    /// The delivery service as a process of its own (the rest of the stack in this one).
-    pub async fn start_process(tweak: impl FnOnce(&mut ordo_config::ServiceConfig)) -> Shop {
+    /// The delivery service as a process of its own (the rest of the stack in this one); `bin`
+    /// is the `ordo-delivery-process` executable (`env!("CARGO_BIN_EXE_ordo-delivery-process")`
+    /// in a test).
+    pub async fn start_process(bin: &str, tweak: impl FnOnce(&mut ordo_config::ServiceConfig)) -> DeliveryStack {
         let (s, assets, mut cfg) = Self::prepare(tweak).await;
         cfg.http.port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -103,7 +105,7 @@ impl Shop {
         let log = stem.with_extension("log");
         std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
         let out = std::fs::File::create(&log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ordo-delivery-process"))
+        let child = std::process::Command::new(bin)
             .env("ORDO_CONFIG", &config)
             .env_remove("RUST_LOG")
             .stdout(out.try_clone().unwrap())
@@ -149,8 +151,8 @@ impl Shop {
         (s, assets, cfg)
     }
 
-    fn finish(s: Stack, assets: PathBuf, delivery_base: String, process: Option<Process>) -> Shop {
-        Shop {
+    fn finish(s: Stack, assets: PathBuf, delivery_base: String, process: Option<Process>) -> DeliveryStack {
+        DeliveryStack {
             s,
             delivery_base,
             assets,
