@@ -25,6 +25,7 @@ mod error;
 mod extract;
 pub mod jsonapi;
 mod ops;
+pub mod routes;
 
 pub use error::{ApiError, ErrorDocument, ErrorObject, ErrorSource, JSON_API};
 pub use extract::{AdminOnly, Authenticated, RequestId};

@@ -9,10 +9,104 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use object_store::{ObjectStoreExt as _, WriteMultipart};
 use ordo_db::{Role, Scope};
+use ordo_http::jsonapi::{Document, Page, PageLinks, Resource};
 use ordo_http::{AdminOnly, ApiError};
-use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+
+ordo_http::endpoints!(
+    list_assets,
+    upload_asset => "/admin/assets/{key:.+}",
+    delete_asset => "/admin/assets/{key:.+}",
+);
+
+/// An upload under way. Dropped before [`Staged::finish`], it is aborted in the background and
+/// the folders it created in a local store are removed: nothing of it stays.
+struct Staged {
+    writer: Option<WriteMultipart>,
+    storage: ordo_config::StorageConfig,
+    tenant: uuid::Uuid,
+    key: String,
+}
+
+impl Staged {
+    async fn put(&mut self, chunk: bytes::Bytes) -> object_store::Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            w.wait_for_capacity(2).await?;
+            w.put(chunk);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> object_store::Result<()> {
+        match self.writer.take() {
+            Some(w) => w.finish().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn give_up(writer: WriteMultipart, storage: ordo_config::StorageConfig, tenant: uuid::Uuid, key: String) {
+    if let Err(e) = writer.abort().await {
+        tracing::warn!(asset = %key, error = %e, "aborting an upload failed");
+    }
+    crate::storage::tidy_after_abort(&storage, tenant, &key);
+}
+
+impl Staged {
+    /// Give the upload up now (before answering).
+    async fn abort(mut self) {
+        if let Some(w) = self.writer.take() {
+            give_up(w, self.storage.clone(), self.tenant, std::mem::take(&mut self.key)).await;
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
+            tokio::spawn(give_up(w, storage, self.tenant, key));
+        }
+    }
+}
+
+/// Any bytes (an upload's body is the file as it is).
+#[derive(Debug)]
+pub struct AnyBytes;
+
+impl utoipa::__dev::ComposeSchema for AnyBytes {
+    fn compose(
+        _: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .description(Some("The file's bytes"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AnyBytes {}
+
+/// An asset as stored.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AssetOut {
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The error answer of the asset operations.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AssetErrors {
+    /// upload_interrupted, empty_asset, invalid_parameter (400), unauthenticated (401), not an admin (403), not_found (404),
+    /// asset_in_use, asset_key_conflict (409), payload_too_large (413), invalid_asset_key (422)
+    #[response(status = "4XX", content_type = "application/vnd.api+json")]
+    Error(ordo_http::ErrorDocument),
+}
 
 fn key_of(raw: &str) -> Result<String, ApiError> {
     if crate::storage::valid_key(raw) {
@@ -26,21 +120,30 @@ fn key_of(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-fn doc(row: &sqlx::postgres::PgRow) -> Result<serde_json::Value, ApiError> {
-    let ts = |c: &str| -> Result<String, ApiError> {
-        let t: time::OffsetDateTime = row.try_get(c).map_err(ApiError::database)?;
+/// The `delivery.assets` row.
+#[derive(Debug, sqlx::FromRow)]
+struct AssetRow {
+    key: String,
+    size: i64,
+    content_type: String,
+    sha256: String,
+    created_at: time::OffsetDateTime,
+    updated_at: time::OffsetDateTime,
+}
+
+fn resource(row: AssetRow) -> Resource<AssetOut> {
+    let ts = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
-            .map_err(ApiError::internal)
+            .unwrap_or_default()
     };
-    Ok(
-        json!({"type": "assets", "id": row.try_get::<String, _>("key").map_err(ApiError::database)?, "attributes": {
-            "size": row.try_get::<i64, _>("size").map_err(ApiError::database)?,
-            "content_type": row.try_get::<String, _>("content_type").map_err(ApiError::database)?,
-            "sha256": row.try_get::<String, _>("sha256").map_err(ApiError::database)?,
-            "created_at": ts("created_at")?,
-            "updated_at": ts("updated_at")?,
-        }}),
-    )
+    let out = AssetOut {
+        size: row.size,
+        content_type: row.content_type,
+        sha256: row.sha256,
+        created_at: ts(row.created_at),
+        updated_at: ts(row.updated_at),
+    };
+    Resource::new("assets", row.key, out)
 }
 
 fn scope(admin: &AdminOnly) -> Scope {
@@ -49,7 +152,24 @@ fn scope(admin: &AdminOnly) -> Scope {
 
 /// Upload (or replace) an asset. The body is the file; `Content-Type` is remembered for
 /// downloads (default `application/octet-stream`).
-pub async fn upload(
+#[utoipa::path(
+    put,
+    path = "/admin/assets/{key}",
+    tag = "assets",
+    summary = "Upload or replace an asset: the body is the file (streamed, up to delivery.max_asset_bytes)",
+    params(
+        ("key" = String, Path, description = "1 to 512 characters of A-Z a-z 0-9 . _ - in /-separated segments (segments of at most 200, no . or .. segment)",
+         max_length = 512, pattern = "^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198})(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198}))*$"),
+    ),
+    request_body(content = AnyBytes, content_type = "*/*", description = "The file (not empty); its Content-Type is remembered and sent with downloads (default application/octet-stream)"),
+    responses(
+        (status = 201, description = "Created", body = Document<Resource<AssetOut>>, content_type = "application/vnd.api+json"),
+        (status = 200, description = "Replaced", body = Document<Resource<AssetOut>>, content_type = "application/vnd.api+json"),
+        AssetErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn upload_asset(
     state: web::Data<AppState>,
     admin: AdminOnly,
     req: HttpRequest,
@@ -74,16 +194,42 @@ pub async fn upload(
     {
         return Err(ApiError::payload_too_large());
     }
+    // A key cannot also be the folder of other keys (`a` and `a/b`): a file system cannot
+    // hold both, and one scheme for every store keeps keys portable.
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
+        .await
+        .map_err(ApiError::database)?;
+    let clash: Option<String> = sqlx::query_scalar(
+        "select key from delivery.assets where starts_with(key, $1 || '/') or starts_with($1, key || '/') limit 1",
+    )
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ApiError::database)?;
+    tx.commit().await.map_err(ApiError::database)?;
+    if let Some(other) = clash {
+        return Err(ApiError::conflict(
+            "asset_key_conflict",
+            &format!("{key} and {other}: a key cannot also be the folder of another"),
+        ));
+    }
     let location = crate::storage::location(admin.0.tenant_id, &key);
     let upload = state.store.put_multipart(&location).await.map_err(ApiError::internal)?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
+    // Given up on any path — an error below, or the client gone and this future dropped —
+    // the upload is aborted and its folders tidied.
+    let mut staged = Staged {
+        writer: Some(WriteMultipart::new_with_chunk_size(upload, 8 << 20)),
+        storage: state.config.storage.clone(),
+        tenant: admin.0.tenant_id,
+        key: key.clone(),
+    };
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
-                let _ = writer.abort().await;
+                staged.abort().await;
                 return Err(ApiError::bad_request(
                     "upload_interrupted",
                     &format!("the upload broke off: {e}"),
@@ -92,21 +238,25 @@ pub async fn upload(
         };
         size += chunk.len() as u64;
         if size > limit {
-            let _ = writer.abort().await;
+            staged.abort().await;
             return Err(ApiError::payload_too_large());
         }
         hasher.update(&chunk);
-        if let Err(e) = writer.wait_for_capacity(2).await {
-            return Err(ApiError::internal(e));
-        }
-        writer.put(chunk);
+        staged.put(chunk).await.map_err(ApiError::internal)?;
     }
-    writer.finish().await.map_err(ApiError::internal)?;
+    if size == 0 {
+        staged.abort().await;
+        return Err(ApiError::bad_request(
+            "empty_asset",
+            "the body is the file, and it is empty",
+        ));
+    }
+    staged.finish().await.map_err(ApiError::internal)?;
     let sha = hex::encode(hasher.finalize());
     let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
         .await
         .map_err(ApiError::database)?;
-    let row = sqlx::query(
+    let stored: Stored = sqlx::query_as(
         "insert into delivery.assets (tenant_id, key, size, content_type, sha256) values ($1, $2, $3, $4, $5)
          on conflict (tenant_id, key) do update set size = excluded.size, content_type = excluded.content_type,
              sha256 = excluded.sha256, updated_at = now()
@@ -121,34 +271,74 @@ pub async fn upload(
     .await
     .map_err(ApiError::database)?;
     tx.commit().await.map_err(ApiError::database)?;
-    let inserted: bool = row.try_get("inserted").map_err(ApiError::database)?;
+    let inserted = stored.inserted;
     tracing::info!(asset = %key, size, "asset stored");
     metrics::counter!("ordo_delivery_asset_bytes_uploaded_total").increment(size);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status)
         .content_type(ordo_http::JSON_API)
-        .json(json!({"data": doc(&row)?})))
+        .json(Document::new(resource(stored.asset))))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// An upserted asset and whether it is new.
+#[derive(Debug, sqlx::FromRow)]
+struct Stored {
+    #[sqlx(flatten)]
+    asset: AssetRow,
+    inserted: bool,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The last key of the previous page (`links.next` gives it)
     #[serde(rename = "page[after]")]
+    #[param(
+        rename = "page[after]",
+        max_length = 512,
+        pattern = "^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198})(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198}))*$"
+    )]
     after: Option<String>,
+    /// 1 to 500 (default 100)
     #[serde(rename = "page[size]")]
+    #[param(rename = "page[size]", minimum = 1, maximum = 500)]
     size: Option<u32>,
 }
 
 /// The tenant's assets by key, 100 per page (`page[size]` up to 500), `page[after]` = last key.
-pub async fn list(
+#[utoipa::path(
+    get,
+    path = "/admin/assets",
+    tag = "assets",
+    summary = "List the tenant's assets by key",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of assets", body = Page<AssetOut>, content_type = "application/vnd.api+json"),
+        AssetErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_assets(
     state: web::Data<AppState>,
     admin: AdminOnly,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let size = q.size.unwrap_or(100).clamp(1, 500) as i64;
+    if let Some(after) = &q.after
+        && !crate::storage::valid_key(after)
+    {
+        return Err(
+            ApiError::bad_request("invalid_parameter", "page[after] is an asset key").with_parameter("page[after]"),
+        );
+    }
+    let size = q.size.unwrap_or(100);
+    if !(1..=500).contains(&size) {
+        return Err(ApiError::bad_request("invalid_parameter", "page[size] is 1 to 500").with_parameter("page[size]"));
+    }
+    let size = i64::from(size);
     let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
         .await
         .map_err(ApiError::database)?;
-    let rows = sqlx::query(
+    let rows: Vec<AssetRow> = sqlx::query_as(
         "select key, size, content_type, sha256, created_at, updated_at from delivery.assets
          where ($1::text is null or key > $1) order by key limit $2",
     )
@@ -159,25 +349,36 @@ pub async fn list(
     .map_err(ApiError::database)?;
     tx.commit().await.map_err(ApiError::database)?;
     let more = rows.len() as i64 > size;
-    let data = rows
-        .iter()
-        .take(size as usize)
-        .map(doc)
-        .collect::<Result<Vec<_>, _>>()?;
+    let data: Vec<_> = rows.into_iter().take(size as usize).map(resource).collect();
     let next = if more {
         data.last()
-            .and_then(|d| d["id"].as_str())
-            .map(|k| format!("/admin/assets?page[after]={k}&page[size]={size}"))
+            .map(|d| format!("/admin/assets?page[after]={}&page[size]={size}", d.id))
     } else {
         None
     };
-    Ok(HttpResponse::Ok()
-        .content_type(ordo_http::JSON_API)
-        .json(json!({"data": data, "links": {"next": next}})))
+    Ok(HttpResponse::Ok().content_type(ordo_http::JSON_API).json(Page {
+        data,
+        links: PageLinks { next },
+    }))
 }
 
 /// Delete an asset no live grant needs.
-pub async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/admin/assets/{key}",
+    tag = "assets",
+    summary = "Delete an asset no live grant needs",
+    params(
+        ("key" = String, Path, description = "1 to 512 characters of A-Z a-z 0-9 . _ - in /-separated segments (segments of at most 200, no . or .. segment)",
+         max_length = 512, pattern = "^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198})(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,198}|\\.\\.[A-Za-z0-9._-]{1,198}))*$"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        AssetErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn delete_asset(
     state: web::Data<AppState>,
     admin: AdminOnly,
     key: web::Path<String>,

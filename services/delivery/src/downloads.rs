@@ -180,7 +180,56 @@ fn sent_ranges(layout: &[(u64, (u64, u64))], mut sent: u64) -> Vec<(u64, u64)> {
     out
 }
 
-pub async fn download(
+ordo_http::endpoints!(download);
+
+/// The error answer of a download.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum DownloadErrors {
+    /// token_unknown | token_revoked | token_expired | download_limit_reached
+    #[response(status = 403, content_type = "application/vnd.api+json")]
+    Refused(ordo_http::ErrorDocument),
+    /// range_not_satisfiable | too_many_ranges (`Content-Range: bytes */size`)
+    #[response(status = 416, content_type = "application/vnd.api+json")]
+    Range(ordo_http::ErrorDocument),
+    /// Other client errors
+    #[response(status = "4XX", content_type = "application/vnd.api+json")]
+    Other(ordo_http::ErrorDocument),
+    /// asset_unavailable (no use counted)
+    #[response(status = 503, content_type = "application/vnd.api+json")]
+    Unavailable(ordo_http::ErrorDocument),
+}
+
+/// `Range: bytes=…` (RFC 9110).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only
+struct RangeHeader {
+    /// `bytes=…`, at most `delivery.max_ranges` disjoint ranges
+    #[param(rename = "Range")]
+    range: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/downloads/{token}",
+    tag = "downloads",
+    summary = "Download the file behind a link",
+    description = "No authentication: the token is the credential. Streams the file; `Range` gives 206 \
+        (several ranges → multipart/byteranges). A download resumed over several range requests counts as \
+        one use; a request counts a new use when it asks for bytes already sent completely in the current \
+        run, or after the resume window. Responses carry Content-Disposition: attachment, \
+        X-Content-Type-Options: nosniff, Cache-Control: no-store, Referrer-Policy: no-referrer.",
+    params(
+        ("token" = String, Path, description = "43 characters of base64url (32 random bytes)"),
+        RangeHeader,
+    ),
+    responses(
+        (status = 200, description = "The whole file, with the asset's content type", content_type = "*/*"),
+        (status = 206, description = "The requested range (with the asset's content type) or ranges (multipart/byteranges)", content_type = "*/*"),
+        DownloadErrors,
+    ),
+)]
+async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,
     token: web::Path<String>,

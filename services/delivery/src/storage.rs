@@ -14,8 +14,11 @@ pub fn build(cfg: &StorageConfig) -> anyhow::Result<Store> {
     match cfg.kind.as_str() {
         "local" => {
             std::fs::create_dir_all(&cfg.root).with_context(|| format!("creating asset folder {}", cfg.root))?;
+            // A deleted asset takes its emptied folders with it: no folder is left where a
+            // later asset's file must go.
             let fs = object_store::local::LocalFileSystem::new_with_prefix(&cfg.root)
-                .with_context(|| format!("asset folder {}", cfg.root))?;
+                .with_context(|| format!("asset folder {}", cfg.root))?
+                .with_automatic_cleanup(true);
             Ok(Arc::new(fs))
         }
         "s3" => {
@@ -37,13 +40,32 @@ pub fn build(cfg: &StorageConfig) -> anyhow::Result<Store> {
     }
 }
 
+/// After an aborted upload to a local folder: remove the folders it created for `key` if they
+/// are empty, so that no empty folder stands where a later asset's file must go. (Object stores
+/// have no folders; `remove_dir` never removes a folder that holds anything.)
+pub fn tidy_after_abort(cfg: &StorageConfig, tenant: Uuid, key: &str) {
+    if cfg.kind != "local" {
+        return;
+    }
+    let tenant_dir = std::path::Path::new(&cfg.root).join(tenant.to_string());
+    let mut dir = tenant_dir.join(key);
+    while dir.pop() && dir.starts_with(&tenant_dir) && dir != tenant_dir {
+        if std::fs::remove_dir(&dir).is_err() {
+            break;
+        }
+    }
+}
+
 /// A valid asset key: 1–512 characters of `A-Z a-z 0-9 . _ -` in `/`-separated segments, none
 /// of them `.` or `..` (mirrors the database's check).
+/// 1–512 characters of `A-Z a-z 0-9 . _ -` in `/`-separated segments of at most 200 (a file
+/// name's limit of 255, less the suffix of a file being written), none of them `.` or `..`: a key cannot leave its tenant's prefix.
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 512
         && key.split('/').all(|seg| {
             !seg.is_empty()
+                && seg.len() <= 200
                 && seg != "."
                 && seg != ".."
                 && seg

@@ -37,15 +37,9 @@ pub struct AppState {
     pub config: NotificationConfig,
 }
 
-/// Every route the service serves besides the operational ones and `/openapi.json`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/admin/notifications"),
-    ("get", "/admin/notification-settings"),
-    ("put", "/admin/notification-settings"),
-];
-
 /// Build and start the service (the function `main` and the tests both call).
 pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
+    let table = route_table()?;
     let platform = Platform::connect(config).await?;
     let cfg = platform.config.clone();
     let transport = transport::Transport::build(&cfg.notification)?;
@@ -80,75 +74,54 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
     }));
     let running = platform.serve(move |routes| {
         routes.app_data(data.clone());
-        routes.route("/admin/notifications", web::get().to(admin::list));
-        routes.route("/admin/notification-settings", web::get().to(admin::get_settings));
-        routes.route("/admin/notification-settings", web::put().to(admin::put_settings));
+        table.register(routes);
         routes.route("/openapi.json", web::get().to(openapi));
     })?;
     Ok(tasks.into_iter().fold(running, Running::with_task))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "ordo notification service",
+        description = "Customer e-mails for every step of an order (from events); operators list the messages \
+            and set the sender. Publishes ordo.notification.v1.sent and .failed."
+    ),
+    components(schemas(ordo_http::ErrorDocument)),
+    modifiers(&BEARER),
+    tags((name = "notifications", description = "Messages to customers and their settings (operators)"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+const BEARER: ordo_http::routes::BearerAuth = ordo_http::routes::BearerAuth;
+
+/// The service's own operations (generated from the handlers).
+pub fn api() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = ApiDoc::openapi();
+    doc.merge(admin::Doc::openapi());
+    doc
+}
+
+/// Every route of the service, paired with its documented operation.
+pub fn route_table() -> anyhow::Result<ordo_http::routes::RouteTable> {
+    ordo_http::routes::RouteTable::build(&api(), &[admin::ENDPOINTS])
+}
+
+/// Every route the service serves besides the operational ones and `/openapi.json`, as
+/// (method, path) in OpenAPI's spelling.
+pub fn routes() -> anyhow::Result<Vec<(String, String)>> {
+    Ok(route_table()?.routes())
 }
 
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
 }
 
-/// The OpenAPI document, written by hand, plus the dead-letter routes every service serves (three routes).
+/// The OpenAPI document: the service's operations and the dead-letter routes every service serves.
 pub fn openapi_document() -> serde_json::Value {
-    let mut doc = own_document();
+    let mut doc = serde_json::to_value(api()).unwrap_or_default();
     ordo_runtime::dead_letters::document_in(&mut doc);
     doc
-}
-
-fn own_document() -> serde_json::Value {
-    use serde_json::json;
-    let error = |d: &str| {
-        json!({"description": d, "content": {"application/vnd.api+json": {
-        "schema": {"$ref": "#/components/schemas/ErrorDocument"}}}})
-    };
-    let settings = json!({"type": "object", "properties": {
-        "store_name": {"type": "string", "maxLength": 200},
-        "sender": {"type": "string", "format": "email"},
-        "order_page_url": {"type": ["string", "null"],
-            "description": "http(s) URL of the storefront's order page; {order_id} and {order_number} are replaced"}},
-        "required": ["store_name", "sender"]});
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "ordo notification service", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Customer e-mails for every step of an order (from events); operators list the messages \
-                and set the sender. Publishes ordo.notification.v1.sent and .failed."},
-        "paths": {
-            "/admin/notifications": {"get": {
-                "operationId": "list_notifications", "tags": ["notifications"],
-                "summary": "The tenant's messages, newest first: kind, recipient, status, attempts, last error",
-                "parameters": [
-                    {"name": "filter[order_id]", "in": "query", "required": false, "schema": {"type": "string", "format": "uuid"}},
-                    {"name": "filter[status]", "in": "query", "required": false,
-                     "schema": {"type": "string", "enum": ["pending", "sent", "failed"]}},
-                    {"name": "page[size]", "in": "query", "required": false,
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-                    {"name": "page[before]", "in": "query", "required": false, "schema": {"type": "integer"},
-                     "description": "from links.next"}],
-                "responses": {"200": {"description": "a page of messages"}, "4XX": error("bad filter (400), unauthenticated (401), not an admin (403)")},
-                "security": [{"bearer": []}]}},
-            "/admin/notification-settings": {
-                "get": {"operationId": "get_notification_settings", "tags": ["notifications"],
-                    "summary": "The store name, sender and order page the tenant's messages use",
-                    "responses": {"200": {"description": "the settings (customized: false = the configured defaults)"},
-                        "4XX": error("unauthenticated (401), not an admin (403)")},
-                    "security": [{"bearer": []}]},
-                "put": {"operationId": "put_notification_settings", "tags": ["notifications"],
-                    "summary": "Set the store name, sender and order page",
-                    "requestBody": {"required": true, "content": {"application/vnd.api+json": {"schema": {
-                        "type": "object", "properties": {"data": {"type": "object", "properties": {
-                            "type": {"const": "notification-settings"}, "attributes": settings}}}}}}},
-                    "responses": {"200": {"description": "the settings"},
-                        "422": error("invalid_store_name | invalid_sender | invalid_order_page_url"),
-                        "4XX": error("malformed body (400), unauthenticated (401), not an admin (403)")},
-                    "security": [{"bearer": []}]}}
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"ErrorDocument": {"type": "object", "properties": {"errors": {"type": "array"}}}}
-        }
-    })
 }

@@ -45,12 +45,12 @@ pub const SCHEMA: &str = "orders";
 /// Every route of the service as (method, path pattern), e.g. `("post", "/store/carts")`: the
 /// documented operations, each served by its handler.
 pub fn routes() -> anyhow::Result<Vec<(String, String)>> {
-    Ok(http::RouteTable::build()?.routes())
+    Ok(http::route_table()?.routes())
 }
 
 /// Build and start the service (the function `main` and the tests both call).
 pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
-    let table = http::RouteTable::build()?;
+    let table = http::route_table()?;
     let platform = Platform::connect(config).await?;
     let cfg = platform.config.clone();
     let relay = platform.spawn_relay(SCHEMA);

@@ -47,22 +47,31 @@ pub struct AppState {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "ordo payment service",
-        description = "Stripe webhooks. Payment sessions are requested over NATS (ordo.rpc.payment.v1.create_session) by the order service."
-    ),
-    paths(webhook::receive)
-)]
+#[openapi(info(
+    title = "ordo payment service",
+    description = "Stripe webhooks. Payment sessions are requested over NATS (ordo.rpc.payment.v1.create_session) by the order service."
+))]
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The OpenAPI document: the webhook (generated) and the dead-letter routes every service serves.
-pub fn openapi_document() -> serde_json::Value {
+/// The service's own operations (generated from the handlers).
+pub fn api() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(webhook::Doc::openapi());
+    doc
+}
+
+/// The OpenAPI document: the webhook and the dead-letter routes every service serves.
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(api()).unwrap_or_default();
     ordo_runtime::dead_letters::document_in(&mut doc);
     doc
+}
+
+/// Every route of the service, paired with its documented operation.
+pub fn route_table() -> anyhow::Result<ordo_http::routes::RouteTable> {
+    ordo_http::routes::RouteTable::build(&api(), &[webhook::ENDPOINTS])
 }
 
 async fn openapi() -> HttpResponse {
@@ -71,6 +80,7 @@ async fn openapi() -> HttpResponse {
 
 /// Build and start the service (the function `main` and the tests both call).
 pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
+    let table = route_table()?;
     let platform = Platform::connect(config).await?;
     let cfg = platform.config.clone();
     let stripe = ordo_stripe::Stripe::new(ordo_stripe::Settings {
@@ -118,7 +128,7 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
     let data = web::Data::from(state);
     let running = platform.serve(move |routes| {
         routes.app_data(data.clone());
-        routes.route("/webhooks/stripe", web::post().to(webhook::receive));
+        table.register(routes);
         routes.route("/openapi.json", web::get().to(openapi));
     })?;
     Ok(tasks.into_iter().fold(running, Running::with_task))

@@ -130,11 +130,7 @@ async fn doubtful_events(state: &AppState) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        sqlx::query("update payments.stripe_events set processed_at = now(), outcome = $2 where id = $1")
-            .bind(&id)
-            .bind(&outcome)
-            .execute(&mut *tx)
-            .await?;
+        store::stripe_event_processed(&mut tx, &id, &outcome).await?;
         tx.commit().await?;
         tracing::info!(event = %id, %outcome, "doubtful Stripe event settled");
         done += 1;

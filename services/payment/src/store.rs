@@ -279,3 +279,38 @@ pub fn refund_failed(p: &Payment, request: Uuid, amount: i64, code: &str, messag
         failure_message: message.to_owned(),
     }
 }
+
+// ---- received Stripe events ----------------------------------------------------------------------
+
+/// Store a Stripe event by its id; false when it was stored before (a repeat).
+pub async fn record_stripe_event(
+    conn: &mut PgConnection,
+    id: &str,
+    kind: &str,
+    created: i64,
+    payment_intent_id: Option<&str>,
+    payload: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let fresh: Option<String> = sqlx::query_scalar(
+        "insert into payments.stripe_events (id, type, created, payment_intent_id, payload)
+         values ($1, $2, $3, $4, $5) on conflict (id) do nothing returning id",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(created)
+    .bind(payment_intent_id)
+    .bind(payload)
+    .fetch_optional(conn)
+    .await?;
+    Ok(fresh.is_some())
+}
+
+/// Mark a stored Stripe event processed with its outcome (`applied` or why it was ignored).
+pub async fn stripe_event_processed(conn: &mut PgConnection, id: &str, outcome: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.stripe_events set processed_at = now(), outcome = $2 where id = $1")
+        .bind(id)
+        .bind(outcome)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

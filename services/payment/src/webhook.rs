@@ -2,30 +2,52 @@
 //! repeat is a no-op), apply it, answer 2xx — all in one short transaction with no call to
 //! Stripe. An event that needs a read from Stripe is left to the reconciler, woken at once.
 
-use crate::AppState;
-use crate::signature;
 use crate::stripe_events::{self, Outcome, StripeEvent};
+use crate::{AppState, signature, store};
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_http::ApiError;
-use serde_json::json;
 
-fn db_err(e: sqlx::Error) -> ApiError {
-    ApiError::internal(e)
+ordo_http::endpoints!(receive_stripe_webhook);
+
+/// What Stripe is told.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReceivedOut {
+    /// Always true: the event is stored.
+    pub received: bool,
+    /// Present (true) when the event had been received before; nothing was done again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+}
+
+/// The bearer-less error answer of the webhook.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum WebhookErrors {
+    /// Missing, forged or stale signature, or not a Stripe event; nothing stored
+    #[response(status = 400, content_type = "application/vnd.api+json")]
+    Refused(ordo_http::ErrorDocument),
+    /// No webhook secret configured (webhook_secret_not_configured) or the database is busy
+    #[response(status = 503, content_type = "application/vnd.api+json")]
+    Unavailable(ordo_http::ErrorDocument),
 }
 
 #[utoipa::path(
     post,
     path = "/webhooks/stripe",
     tag = "webhooks",
+    summary = "Receive a Stripe event (signed with the endpoint's secret)",
     request_body(content = String, content_type = "application/json",
         description = "A Stripe event, exactly as Stripe sent it (signed over these bytes)"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<hex HMAC-SHA256>[,v1=…]")),
     responses(
-        (status = 200, description = "Stored (or already stored); applied, ignored or left for reconciliation"),
-        (status = 400, description = "Missing, forged or stale signature, or not a Stripe event; nothing stored"),
+        (status = 200, description = "Stored (or already stored); applied, ignored or left for reconciliation", body = ReceivedOut),
+        WebhookErrors,
     ),
 )]
-pub async fn receive(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn receive_stripe_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let header = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
     let secrets: Vec<&str> = state
         .stripe_config
@@ -49,39 +71,39 @@ pub async fn receive(state: web::Data<AppState>, req: HttpRequest, body: web::By
         .map_err(|_| ApiError::bad_request("invalid_event", "the body is not a Stripe event"))?;
     let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("invalid_event", "the body is not JSON"))?;
-    let mut tx = state.pool.begin().await.map_err(db_err)?;
-    let fresh: Option<String> = sqlx::query_scalar(
-        "insert into payments.stripe_events (id, type, created, payment_intent_id, payload)
-         values ($1, $2, $3, $4, $5) on conflict (id) do nothing returning id",
+    let mut tx = state.pool.begin().await.map_err(ApiError::database)?;
+    let fresh = store::record_stripe_event(
+        &mut tx,
+        &event.id,
+        &event.kind,
+        event.created,
+        event.payment_intent_id().as_deref(),
+        &payload,
     )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(event.created)
-    .bind(event.payment_intent_id())
-    .bind(&payload)
-    .fetch_optional(&mut *tx)
     .await
-    .map_err(db_err)?;
-    if fresh.is_none() {
-        tx.commit().await.map_err(db_err)?;
+    .map_err(ApiError::database)?;
+    if !fresh {
+        tx.commit().await.map_err(ApiError::database)?;
         metrics::counter!("ordo_stripe_webhooks_total", "result" => "duplicate").increment(1);
-        return Ok(HttpResponse::Ok().json(json!({"received": true, "duplicate": true})));
+        return Ok(HttpResponse::Ok().json(ReceivedOut {
+            received: true,
+            duplicate: Some(true),
+        }));
     }
-    let outcome = stripe_events::apply_event(&mut tx, &event).await.map_err(db_err)?;
+    let outcome = stripe_events::apply_event(&mut tx, &event)
+        .await
+        .map_err(ApiError::database)?;
     let label = match &outcome {
         Outcome::Applied => "applied",
         Outcome::Ignored(why) => why,
         Outcome::Doubt => "doubt",
     };
     if outcome != Outcome::Doubt {
-        sqlx::query("update payments.stripe_events set processed_at = now(), outcome = $2 where id = $1")
-            .bind(&event.id)
-            .bind(label)
-            .execute(&mut *tx)
+        store::stripe_event_processed(&mut tx, &event.id, label)
             .await
-            .map_err(db_err)?;
+            .map_err(ApiError::database)?;
     }
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await.map_err(ApiError::database)?;
     if outcome == Outcome::Doubt {
         state.doubts.notify_one();
     }
@@ -94,5 +116,8 @@ pub async fn receive(state: web::Data<AppState>, req: HttpRequest, body: web::By
     };
     metrics::counter!("ordo_stripe_webhooks_total", "result" => result).increment(1);
     tracing::info!(event = %event.id, kind = %event.kind, outcome = label, "Stripe event");
-    Ok(HttpResponse::Ok().json(json!({"received": true})))
+    Ok(HttpResponse::Ok().json(ReceivedOut {
+        received: true,
+        duplicate: None,
+    }))
 }
