@@ -9,9 +9,13 @@
 //! * [`order_events`] — consumes `order.placed`, `order.canceled` (cancel or refund) and
 //!   `order.refund_requested` (refund up to what is left).
 //! * [`reconcile`] — re-reads from Stripe what webhooks left in doubt or `processing` too long.
+//! * [`state`] — the payment's states and the "never backwards" rule; [`refunds`] counts each
+//!   refund once; [`events`] builds the events a change publishes.
+//! * [`store`] — every SQL statement (payments, refunds, received Stripe events).
 //!
 //! Stripe is reached only through `ordo-stripe` (the real client; the emulator's URL locally).
 
+pub mod events;
 pub mod order_events;
 pub mod reconcile;
 pub mod refunds;

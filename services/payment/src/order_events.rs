@@ -11,6 +11,7 @@
 //! whose Stripe call carries the same idempotency key.
 
 use crate::AppState;
+use crate::events;
 use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use crate::stripe_events::{self, Observation};
@@ -57,12 +58,7 @@ impl Handler for OrderEvents {
             OrderPlaced::SUBJECT => {
                 let e: OrderPlaced = d.decode()?;
                 ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
-                sqlx::query("update payments.payments set order_id = $3 where tenant_id = $1 and cart_id = $2")
-                    .bind(tenant)
-                    .bind(uuid(&e.cart_id)?)
-                    .bind(uuid(&e.order_id)?)
-                    .execute(&mut *tx)
-                    .await?;
+                store::payments::set_order(tx, tenant, uuid(&e.cart_id)?, uuid(&e.order_id)?).await?;
                 Ok(())
             }
             OrderCanceled::SUBJECT => {
@@ -166,10 +162,7 @@ impl OrderEvents {
         amount: Option<i64>,
         reason: &str,
     ) -> Result<(), HandlerError> {
-        let known: Option<String> = sqlx::query_scalar("select status from payments.refunds where id = $1")
-            .bind(request)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let known = store::refunds::status(tx, request).await?;
         if known.is_some() {
             return Ok(()); // this request was handled already
         }
@@ -179,13 +172,7 @@ impl OrderEvents {
                 p.id, p.status
             )));
         }
-        let in_flight: i64 = sqlx::query_scalar(
-            "select coalesce(sum(amount), 0)::bigint from payments.refunds
-             where payment_id = $1 and status in ('requested', 'succeeded') and not reflected",
-        )
-        .bind(p.id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let in_flight = store::refunds::in_flight(tx, p.id).await?;
         let remaining = p.captured_amount - p.refunded_amount - in_flight;
         let amount = match amount {
             None if remaining <= 0 => return Ok(()), // nothing left to give back
@@ -204,7 +191,7 @@ impl OrderEvents {
             None
         };
         if let Some((code, message)) = refused {
-            insert_refund(
+            store::refunds::insert_requested(
                 tx,
                 request,
                 p,
@@ -215,7 +202,7 @@ impl OrderEvents {
                 Some((code, &message)),
             )
             .await?;
-            store::publish(tx, &store::refund_failed(p, request, amount, code, &message)).await?;
+            events::publish(tx, &events::refund_failed(p, request, amount, code, &message)).await?;
             tracing::info!(payment = %p.id, %request, code, "refund refused");
             return Ok(());
         }
@@ -232,7 +219,7 @@ impl OrderEvents {
         {
             Ok(r) if r.status == "failed" || r.status == "canceled" => {
                 let message = format!("Stripe answered refund {} as {}", r.id, r.status);
-                insert_refund(
+                store::refunds::insert_requested(
                     tx,
                     request,
                     p,
@@ -243,52 +230,36 @@ impl OrderEvents {
                     Some(("refund_failed", &message)),
                 )
                 .await?;
-                store::publish(tx, &store::refund_failed(p, request, amount, "refund_failed", &message)).await?;
+                events::publish(
+                    tx,
+                    &events::refund_failed(p, request, amount, "refund_failed", &message),
+                )
+                .await?;
                 Ok(())
             }
             Ok(r) => {
                 // Counted when Stripe reports it succeeded (by its id, crate::refunds).
-                insert_refund(tx, request, p, amount, reason, "requested", Some(&r.id), None).await?;
+                store::refunds::insert_requested(tx, request, p, amount, reason, "requested", Some(&r.id), None)
+                    .await?;
                 metrics::counter!("ordo_refunds_created_total").increment(1);
                 Ok(())
             }
             Err(CallError::Refused { code, message, .. }) => {
-                insert_refund(tx, request, p, amount, reason, "failed", None, Some((&code, &message))).await?;
-                store::publish(tx, &store::refund_failed(p, request, amount, &code, &message)).await?;
+                store::refunds::insert_requested(
+                    tx,
+                    request,
+                    p,
+                    amount,
+                    reason,
+                    "failed",
+                    None,
+                    Some((&code, &message)),
+                )
+                .await?;
+                events::publish(tx, &events::refund_failed(p, request, amount, &code, &message)).await?;
                 Ok(())
             }
             Err(e) => Err(stripe_err(e)),
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_refund(
-    tx: &mut PgConnection,
-    id: Uuid,
-    p: &Payment,
-    amount: i64,
-    reason: &str,
-    status: &str,
-    stripe_refund_id: Option<&str>,
-    failure: Option<(&str, &str)>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into payments.refunds (id, tenant_id, payment_id, order_id, amount, reason, status, stripe_refund_id,
-            failure_code, failure_message)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(id)
-    .bind(p.tenant_id)
-    .bind(p.id)
-    .bind(p.order_id)
-    .bind(amount)
-    .bind(reason)
-    .bind(status)
-    .bind(stripe_refund_id)
-    .bind(failure.map(|f| f.0))
-    .bind(failure.map(|f| f.1))
-    .execute(tx)
-    .await?;
-    Ok(())
 }

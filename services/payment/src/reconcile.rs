@@ -81,13 +81,7 @@ async fn doubtful_events(state: &AppState) -> anyhow::Result<usize> {
     let mut done = 0;
     for _ in 0..100 {
         let mut tx = state.pool.begin().await?;
-        let row: Option<(String, serde_json::Value, i32)> = sqlx::query_as(
-            "select id, payload, attempts from payments.stripe_events
-             where processed_at is null and (next_attempt_at is null or next_attempt_at <= now())
-             order by received_at limit 1 for update skip locked",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = store::stripe_events::next_due(&mut tx).await?;
         let Some((id, payload, attempts)) = row else {
             break;
         };
@@ -107,20 +101,8 @@ async fn doubtful_events(state: &AppState) -> anyhow::Result<usize> {
                 let attempts = attempts + 1;
                 let give_up = attempts >= MAX_EVENT_ATTEMPTS;
                 let delay = 1i64 << attempts.clamp(0, 10);
-                sqlx::query(
-                    "update payments.stripe_events set attempts = $2, last_error = $3,
-                        next_attempt_at = now() + make_interval(secs => $4),
-                        processed_at = case when $5 then now() end,
-                        outcome = case when $5 then 'gave up after ' || $2 || ' attempts: ' || $3 end
-                     where id = $1",
-                )
-                .bind(&id)
-                .bind(attempts)
-                .bind(&why)
-                .bind(delay.min(600) as f64)
-                .bind(give_up)
-                .execute(&state.pool)
-                .await?;
+                let mut conn = state.pool.acquire().await?;
+                store::stripe_events::retry_later(&mut conn, &id, attempts, &why, delay.min(600), give_up).await?;
                 if give_up {
                     metrics::counter!("ordo_stripe_events_unresolved_total").increment(1);
                     tracing::error!(event = %id, attempts, reason = %why, "Stripe event given up");
@@ -130,7 +112,7 @@ async fn doubtful_events(state: &AppState) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        store::stripe_event_processed(&mut tx, &id, &outcome).await?;
+        store::stripe_events::processed(&mut tx, &id, &outcome).await?;
         tx.commit().await?;
         tracing::info!(event = %id, %outcome, "doubtful Stripe event settled");
         done += 1;
@@ -179,17 +161,7 @@ async fn settle(
 /// read and applied, so no request stays `requested` for ever.
 async fn stale_refunds(state: &AppState, tenant: Uuid, after: i64) -> anyhow::Result<usize> {
     let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
-    let stale: Vec<(String, String)> = sqlx::query_as(
-        "select r.stripe_refund_id, p.payment_intent_id from payments.refunds r
-         join payments.payments p on p.id = r.payment_id
-         where r.tenant_id = $1 and r.status = 'requested' and r.stripe_refund_id is not null
-           and r.updated_at < now() - make_interval(secs => $2)
-         order by r.updated_at limit 100",
-    )
-    .bind(tenant)
-    .bind(after as f64)
-    .fetch_all(&mut *tx)
-    .await?;
+    let stale = store::refunds::unsettled_longer_than(&mut tx, tenant, after).await?;
     tx.commit().await?;
     let mut done = 0;
     for (refund_id, pi) in stale {
@@ -205,10 +177,7 @@ async fn stale_refunds(state: &AppState, tenant: Uuid, after: i64) -> anyhow::Re
             continue;
         };
         let outcome = crate::refunds::apply(&mut tx, &mut p, &crate::refunds::SeenRefund::from_stripe(&r)).await?;
-        sqlx::query("update payments.refunds set updated_at = now() where stripe_refund_id = $1")
-            .bind(&refund_id)
-            .execute(&mut *tx)
-            .await?;
+        store::refunds::looked_at(&mut tx, &refund_id).await?;
         tx.commit().await?;
         tracing::info!(refund = %refund_id, status = %r.status, ?outcome, "stale refund re-read");
         done += 1;
@@ -218,24 +187,14 @@ async fn stale_refunds(state: &AppState, tenant: Uuid, after: i64) -> anyhow::Re
 
 async fn stale_processing(state: &AppState) -> anyhow::Result<usize> {
     let mut tx = ordo_db::begin_system(&state.pool).await?;
-    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from payments.tenants")
-        .fetch_all(&mut *tx)
-        .await?;
+    let tenants = store::payments::tenants(&mut tx).await?;
     tx.commit().await?;
     let after = i64::try_from(state.stripe_config.reconcile_after_secs).unwrap_or(i64::MAX);
     let mut done = 0;
     for tenant in tenants {
         done += stale_refunds(state, tenant, after).await?;
         let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
-        let stale: Vec<String> = sqlx::query_scalar(
-            "select payment_intent_id from payments.payments
-             where tenant_id = $1 and status = 'processing' and status_since < now() - make_interval(secs => $2)
-             order by status_since limit 100",
-        )
-        .bind(tenant)
-        .bind(after as f64)
-        .fetch_all(&mut *tx)
-        .await?;
+        let stale = store::payments::processing_longer_than(&mut tx, tenant, after).await?;
         tx.commit().await?;
         for pi in stale {
             let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
@@ -260,10 +219,7 @@ async fn stale_processing(state: &AppState) -> anyhow::Result<usize> {
             let outcome = stripe_events::apply(&mut tx, &mut p, &now).await?;
             if outcome == stripe_events::Outcome::Ignored("nothing to apply") || intent.status == "processing" {
                 // still processing at Stripe: look again after another period
-                sqlx::query("update payments.payments set status_since = now() where id = $1")
-                    .bind(p.id)
-                    .execute(&mut *tx)
-                    .await?;
+                store::payments::restart_status_period(&mut tx, p.id).await?;
             }
             tx.commit().await?;
             tracing::info!(payment = %p.id, stripe_status = %intent.status, ?outcome, "stale processing payment re-read");

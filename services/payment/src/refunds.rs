@@ -9,6 +9,7 @@
 //! of 300 and 200 whose cumulative `charge.refunded` events arrive 500-first end up as exactly
 //! 300 + 200, each request closed.
 
+use crate::events;
 use crate::store::{self, Payment};
 use crate::stripe_events::Outcome;
 use serde_json::Value;
@@ -52,36 +53,13 @@ impl SeenRefund {
     }
 }
 
-#[derive(Debug)]
-struct Row {
-    id: Uuid,
-    status: String,
-    reflected: bool,
-    source: String,
-}
-
 /// Count refund `r` of payment `p` (locked) once; in the caller's transaction.
 pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> Result<Outcome, sqlx::Error> {
     if p.status != crate::state::PaymentState::Succeeded {
         // The capture is not known yet: the reconciler reads the intent first.
         return Ok(Outcome::Doubt);
     }
-    let row: Option<(Uuid, String, bool, String)> = sqlx::query_as(
-        "select id, status, reflected, source from payments.refunds
-         where payment_id = $1 and (stripe_refund_id = $2 or id = $3)
-         order by (stripe_refund_id = $2) desc nulls last limit 1 for update",
-    )
-    .bind(p.id)
-    .bind(&r.id)
-    .bind(r.request)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let row = row.map(|(id, status, reflected, source)| Row {
-        id,
-        status,
-        reflected,
-        source,
-    });
+    let row = store::refunds::lock_seen(conn, p.id, &r.id, r.request).await?;
     match r.status.as_str() {
         "succeeded" => {
             if row.as_ref().is_some_and(|x| x.reflected) {
@@ -89,15 +67,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
             }
             let (id, ours) = match row {
                 Some(x) => {
-                    sqlx::query(
-                        "update payments.refunds set status = 'succeeded', reflected = true,
-                            stripe_refund_id = $2, amount = $3, updated_at = now() where id = $1",
-                    )
-                    .bind(x.id)
-                    .bind(&r.id)
-                    .bind(r.amount)
-                    .execute(&mut *conn)
-                    .await?;
+                    store::refunds::counted(conn, x.id, &r.id, r.amount).await?;
                     (x.id, x.source == "order")
                 }
                 None => (insert_from_stripe(conn, p, r, "succeeded", true).await?, false),
@@ -108,7 +78,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
             }
             p.refunded_amount += r.amount.min(room);
             store::save(conn, p, false).await?;
-            store::publish(conn, &store::refunded(p, &r.id, r.amount, ours.then_some(id))).await?;
+            events::publish(conn, &events::refunded(p, &r.id, r.amount, ours.then_some(id))).await?;
             metrics::counter!("ordo_refunds_succeeded_total").increment(1);
             Ok(Outcome::Applied)
         }
@@ -120,20 +90,12 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
             }
             Some(x) if x.status == "failed" => Ok(Outcome::Ignored("refund failure already recorded")),
             Some(x) => {
-                sqlx::query(
-                    "update payments.refunds set status = 'failed', stripe_refund_id = $2, failure_code = $3,
-                        failure_message = 'Stripe reports the refund as ' || $3, updated_at = now() where id = $1",
-                )
-                .bind(x.id)
-                .bind(&r.id)
-                .bind(&r.status)
-                .execute(&mut *conn)
-                .await?;
+                store::refunds::failed_at_stripe(conn, x.id, &r.id, &r.status).await?;
                 if x.source == "order" {
                     let message = format!("Stripe reports refund {} as {}", r.id, r.status);
-                    store::publish(
+                    events::publish(
                         conn,
-                        &store::refund_failed(p, x.id, r.amount, "refund_failed", &message),
+                        &events::refund_failed(p, x.id, r.amount, "refund_failed", &message),
                     )
                     .await?;
                 }
@@ -161,20 +123,6 @@ async fn insert_from_stripe(
     reflected: bool,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v5(&p.id, r.id.as_bytes());
-    sqlx::query(
-        "insert into payments.refunds (id, tenant_id, payment_id, order_id, amount, reason, status, stripe_refund_id,
-            reflected, source)
-         values ($1, $2, $3, $4, $5, 'stripe_dashboard', $6, $7, $8, 'stripe')",
-    )
-    .bind(id)
-    .bind(p.tenant_id)
-    .bind(p.id)
-    .bind(p.order_id)
-    .bind(r.amount.max(1))
-    .bind(status)
-    .bind(&r.id)
-    .bind(reflected)
-    .execute(conn)
-    .await?;
+    store::refunds::insert_from_stripe(conn, id, p, r.amount.max(1), status, &r.id, reflected).await?;
     Ok(id)
 }

@@ -12,6 +12,7 @@
 //!   session is handed out.
 
 use crate::AppState;
+use crate::events;
 use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use ordo_db::Scope;
@@ -107,10 +108,7 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
     }
     let currency = amount.currency.to_ascii_uppercase();
     let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('payment-session:' || $1::text, 0))")
-        .bind(cart)
-        .execute(&mut *tx)
-        .await?;
+    store::payments::lock_cart_session(&mut tx, cart).await?;
     if let Some(mut p) = store::by_cart(&mut tx, tenant, cart).await? {
         if p.currency != currency {
             return Ok(error(
@@ -196,13 +194,9 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
     };
     let p = store::insert(&mut tx, &fresh).await?;
     if p.client_secret.is_none() {
-        sqlx::query("update payments.payments set client_secret = $2 where id = $1")
-            .bind(p.id)
-            .bind(&intent.client_secret)
-            .execute(&mut *tx)
-            .await?;
+        store::payments::set_client_secret(&mut tx, p.id, intent.client_secret.as_deref()).await?;
     }
-    store::publish(&mut tx, &store::session_created(&p)).await?;
+    events::publish(&mut tx, &events::session_created(&p)).await?;
     tx.commit().await?;
     metrics::counter!("ordo_payment_sessions_created_total").increment(1);
     Ok(session(&Payment {

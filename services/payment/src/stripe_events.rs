@@ -10,6 +10,7 @@
 //! PaymentIntent carries no ordo metadata — the event is left unprocessed and the reconciler
 //! reads the PaymentIntent from Stripe and applies what Stripe says now.
 
+use crate::events;
 use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use ordo_db::Scope;
@@ -193,11 +194,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
                 // service cancels the order and the payment is refunded in full).
                 tracing::error!(payment = %p.id, session = %p.currency, captured = %c, "payment captured in another currency");
                 p.currency = c.to_ascii_uppercase();
-                sqlx::query("update payments.payments set currency = $2 where id = $1")
-                    .bind(p.id)
-                    .bind(&p.currency)
-                    .execute(&mut *conn)
-                    .await?;
+                store::payments::set_currency(conn, p.id, &p.currency).await?;
             }
             succeed(conn, p, *received, last).await?;
             Ok(Outcome::Applied)
@@ -209,7 +206,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             p.status = PaymentState::Canceled;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
-            store::publish(conn, &store::canceled(p)).await?;
+            events::publish(conn, &events::canceled(p)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Authorized { capturable } => {
@@ -219,7 +216,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             p.status = PaymentState::RequiresCapture;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
-            store::publish(conn, &store::processing(p, true, *capturable)).await?;
+            events::publish(conn, &events::processing(p, true, *capturable)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Processing => {
@@ -234,7 +231,7 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             p.status = PaymentState::Processing;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
-            store::publish(conn, &store::processing(p, false, p.amount)).await?;
+            events::publish(conn, &events::processing(p, false, p.amount)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Failed { code, message } => {
@@ -253,13 +250,8 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, o: &Observation) ->
             p.failed_attempts += 1;
             p.last_event_created = last;
             store::save(conn, p, true).await?;
-            sqlx::query("update payments.payments set failure_code = $2, failure_message = $3 where id = $1")
-                .bind(p.id)
-                .bind(code)
-                .bind(message)
-                .execute(&mut *conn)
-                .await?;
-            store::publish(conn, &store::failed(p, code, message)).await?;
+            store::payments::set_failure(conn, p.id, code, message).await?;
+            events::publish(conn, &events::failed(p, code, message)).await?;
             Ok(Outcome::Applied)
         }
         Seen::Refunded { refunded, captured } => {
@@ -286,7 +278,7 @@ async fn succeed(conn: &mut PgConnection, p: &mut Payment, received: i64, last: 
     p.captured_amount = received;
     p.last_event_created = last;
     store::save(conn, p, true).await?;
-    store::publish(conn, &store::succeeded(p)).await
+    events::publish(conn, &events::succeeded(p)).await
 }
 
 /// ordo's metadata on an intent (and on the charges it creates).

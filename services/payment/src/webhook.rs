@@ -72,7 +72,7 @@ async fn receive_stripe_webhook(
     let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("invalid_event", "the body is not JSON"))?;
     let mut tx = state.pool.begin().await.map_err(ApiError::database)?;
-    let fresh = store::record_stripe_event(
+    let fresh = store::stripe_events::record(
         &mut tx,
         &event.id,
         &event.kind,
@@ -99,7 +99,7 @@ async fn receive_stripe_webhook(
         Outcome::Doubt => "doubt",
     };
     if outcome != Outcome::Doubt {
-        store::stripe_event_processed(&mut tx, &event.id, label)
+        store::stripe_events::processed(&mut tx, &event.id, label)
             .await
             .map_err(ApiError::database)?;
     }

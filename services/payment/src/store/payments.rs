@@ -1,15 +1,9 @@
-//! The `payments.payments` row (the mirror of one Stripe PaymentIntent) and the payment events
-//! its changes publish through the outbox, in the caller's transaction.
+//! `payments.payments` (the mirror of one Stripe PaymentIntent) and `payments.tenants`.
 
 use crate::state::PaymentState;
-use ordo_bus::outbox::Outbox;
-use ordo_events::payment::v1::*;
-use ordo_events::{Event, EventMetadata, money};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
-
-pub const OUTBOX: &str = "payments";
 
 #[derive(Debug, Clone)]
 pub struct Payment {
@@ -178,139 +172,84 @@ pub async fn save(conn: &mut PgConnection, p: &mut Payment, status_changed: bool
     Ok(())
 }
 
-fn meta<E: Event>(p: &Payment) -> EventMetadata {
-    EventMetadata::for_event::<E>(
-        &p.tenant_id.to_string(),
-        &p.id.to_string(),
-        u64::try_from(p.version).unwrap_or(0),
-    )
-}
-
-fn order_id(p: &Payment) -> String {
-    p.order_id.map(|o| o.to_string()).unwrap_or_default()
-}
-
-/// The payment events of the library, built from the row.
-pub async fn publish<E: Event>(conn: &mut PgConnection, event: &E) -> Result<(), sqlx::Error> {
-    Outbox::new(OUTBOX)
-        .enqueue(conn, event)
-        .await
-        .map(|_| ())
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
-}
-
-pub fn session_created(p: &Payment) -> PaymentSessionCreated {
-    PaymentSessionCreated {
-        meta: Some(meta::<PaymentSessionCreated>(p)),
-        payment_id: p.id.to_string(),
-        cart_id: p.cart_id.to_string(),
-        payment_intent_id: p.payment_intent_id.clone(),
-        amount: Some(money(p.amount, &p.currency)),
-    }
-}
-
-pub fn processing(p: &Payment, authorized: bool, amount: i64) -> PaymentProcessing {
-    PaymentProcessing {
-        meta: Some(meta::<PaymentProcessing>(p)),
-        payment_id: p.id.to_string(),
-        cart_id: p.cart_id.to_string(),
-        order_id: order_id(p),
-        payment_intent_id: p.payment_intent_id.clone(),
-        authorized,
-        amount: Some(money(amount, &p.currency)),
-    }
-}
-
-pub fn succeeded(p: &Payment) -> PaymentSucceeded {
-    PaymentSucceeded {
-        meta: Some(meta::<PaymentSucceeded>(p)),
-        payment_id: p.id.to_string(),
-        cart_id: p.cart_id.to_string(),
-        order_id: order_id(p),
-        payment_intent_id: p.payment_intent_id.clone(),
-        amount: Some(money(p.captured_amount, &p.currency)),
-        customer_id: p.customer_id.clone(),
-    }
-}
-
-pub fn failed(p: &Payment, code: &str, message: &str) -> PaymentFailed {
-    PaymentFailed {
-        meta: Some(meta::<PaymentFailed>(p)),
-        payment_id: p.id.to_string(),
-        cart_id: p.cart_id.to_string(),
-        order_id: order_id(p),
-        payment_intent_id: p.payment_intent_id.clone(),
-        failure_code: code.to_owned(),
-        failure_message: message.to_owned(),
-    }
-}
-
-pub fn canceled(p: &Payment) -> PaymentCanceled {
-    PaymentCanceled {
-        meta: Some(meta::<PaymentCanceled>(p)),
-        payment_id: p.id.to_string(),
-        cart_id: p.cart_id.to_string(),
-        order_id: order_id(p),
-        payment_intent_id: p.payment_intent_id.clone(),
-    }
-}
-
-pub fn refunded(p: &Payment, refund_id: &str, amount: i64, request: Option<Uuid>) -> PaymentRefunded {
-    PaymentRefunded {
-        meta: Some(meta::<PaymentRefunded>(p)),
-        payment_id: p.id.to_string(),
-        order_id: order_id(p),
-        payment_intent_id: p.payment_intent_id.clone(),
-        refund_id: refund_id.to_owned(),
-        amount: Some(money(amount, &p.currency)),
-        refunded_total: Some(money(p.refunded_amount, &p.currency)),
-        refund_request_id: request.map(|r| r.to_string()).unwrap_or_default(),
-    }
-}
-
-pub fn refund_failed(p: &Payment, request: Uuid, amount: i64, code: &str, message: &str) -> PaymentRefundFailed {
-    PaymentRefundFailed {
-        meta: Some(meta::<PaymentRefundFailed>(p)),
-        payment_id: p.id.to_string(),
-        order_id: order_id(p),
-        refund_request_id: request.to_string(),
-        amount: Some(money(amount, &p.currency)),
-        failure_code: code.to_owned(),
-        failure_message: message.to_owned(),
-    }
-}
-
-// ---- received Stripe events ----------------------------------------------------------------------
-
-/// Store a Stripe event by its id; false when it was stored before (a repeat).
-pub async fn record_stripe_event(
-    conn: &mut PgConnection,
-    id: &str,
-    kind: &str,
-    created: i64,
-    payment_intent_id: Option<&str>,
-    payload: &serde_json::Value,
-) -> Result<bool, sqlx::Error> {
-    let fresh: Option<String> = sqlx::query_scalar(
-        "insert into payments.stripe_events (id, type, created, payment_intent_id, payload)
-         values ($1, $2, $3, $4, $5) on conflict (id) do nothing returning id",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(created)
-    .bind(payment_intent_id)
-    .bind(payload)
-    .fetch_optional(conn)
-    .await?;
-    Ok(fresh.is_some())
-}
-
-/// Mark a stored Stripe event processed with its outcome (`applied` or why it was ignored).
-pub async fn stripe_event_processed(conn: &mut PgConnection, id: &str, outcome: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("update payments.stripe_events set processed_at = now(), outcome = $2 where id = $1")
-        .bind(id)
-        .bind(outcome)
+/// Remember the order of the cart's payment (`order.placed`).
+pub async fn set_order(conn: &mut PgConnection, tenant: Uuid, cart: Uuid, order: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.payments set order_id = $3 where tenant_id = $1 and cart_id = $2")
+        .bind(tenant)
+        .bind(cart)
+        .bind(order)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Serialise the payment sessions of one cart (transaction-level advisory lock).
+pub async fn lock_cart_session(conn: &mut PgConnection, cart: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('payment-session:' || $1::text, 0))")
+        .bind(cart)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_client_secret(conn: &mut PgConnection, id: Uuid, secret: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.payments set client_secret = $2 where id = $1")
+        .bind(id)
+        .bind(secret)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_currency(conn: &mut PgConnection, id: Uuid, currency: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.payments set currency = $2 where id = $1")
+        .bind(id)
+        .bind(currency)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The last failure Stripe reported for the payment.
+pub async fn set_failure(conn: &mut PgConnection, id: Uuid, code: &str, message: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.payments set failure_code = $2, failure_message = $3 where id = $1")
+        .bind(id)
+        .bind(code)
+        .bind(message)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Start the payment's current status period again (still `processing` at Stripe).
+pub async fn restart_status_period(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.payments set status_since = now() where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Tenants with payments (read as `system`).
+pub async fn tenants(conn: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select tenant_id from payments.tenants")
+        .fetch_all(conn)
+        .await
+}
+
+/// PaymentIntents of `tenant` `processing` for longer than `secs`, longest first (at most 100).
+pub async fn processing_longer_than(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    secs: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select payment_intent_id from payments.payments
+         where tenant_id = $1 and status = 'processing' and status_since < now() - make_interval(secs => $2)
+         order by status_since limit 100",
+    )
+    .bind(tenant)
+    .bind(secs as f64)
+    .fetch_all(conn)
+    .await
 }
