@@ -8,7 +8,7 @@
 use crate::app::checkout::{self, PaidCart};
 use crate::app::lifecycle;
 use crate::app::{self, rejected};
-use crate::store::{carts, orders};
+use crate::store::{carts, orders, refund_requests};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_db::Scope;
 use ordo_domain::order::{OrderStatus, TransitionError, Trigger, TriggerKind};
@@ -223,7 +223,7 @@ async fn refund_outcome(tx: &mut PgConnection, d: &Delivery) -> Result<(), Handl
         return Ok(()); // started in Stripe's dashboard: no request of ours
     };
     let failure = failure.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
-    orders::settle_refund_request(tx, request, status, failure).await?;
+    refund_requests::settle(tx, request, status, failure).await?;
     Ok(())
 }
 

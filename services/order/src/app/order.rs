@@ -4,7 +4,9 @@
 
 use super::lifecycle::{self, Applied};
 use super::{Error, Result};
-use crate::store::orders::{self as store, DayRow, ListFilter, ListRow, OrderDocRow, PeriodRow};
+use crate::store::orders::{self as store, ListFilter, ListRow, OrderDocRow};
+use crate::store::refund_requests;
+use crate::store::stats::{self, DayRow, PeriodRow};
 use ordo_bus::outbox::Outbox;
 use ordo_db::Scope;
 use ordo_domain::order::{CancelReason, OrderStatus, Trigger};
@@ -83,7 +85,7 @@ pub async fn request_refund(
     reason: &str,
     actor: &str,
 ) -> Result<RefundRequest> {
-    let order = store::lock_refundable(conn, id)
+    let order = refund_requests::lock_refundable(conn, id)
         .await?
         .ok_or_else(|| Error::not_found("order", id))?;
     let Some(captured) = order.captured_amount else {
@@ -101,9 +103,9 @@ pub async fn request_refund(
         ));
     }
     let request = Uuid::now_v7();
-    store::insert_refund_request(
+    refund_requests::insert(
         conn,
-        &store::NewRefundRequest {
+        &refund_requests::NewRefundRequest {
             id: request,
             tenant_id: order.tenant_id,
             customer_id: &order.customer_id,
@@ -145,7 +147,7 @@ pub async fn stats(
     to: OffsetDateTime,
 ) -> Result<(Vec<PeriodRow>, Vec<DayRow>)> {
     let prev_from = from - (to - from);
-    let period = store::period(conn, tenant, prev_from, from, to).await?;
-    let days = store::days(conn, tenant, from, to).await?;
+    let period = stats::period(conn, tenant, prev_from, from, to).await?;
+    let days = stats::days(conn, tenant, from, to).await?;
     Ok((period, days))
 }

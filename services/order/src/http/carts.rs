@@ -8,10 +8,8 @@ use super::fields::{
     CountryText, EmailText, OptionalText40, OptionalText100, OptionalText200, Text20, Text100, Text200,
 };
 use super::idempotency::{self, Key, Reply};
-use super::orders::OrderOut;
 use super::{AppState, endpoints};
 use crate::app::cart::{self, Cart, Contact, Owner};
-use crate::app::{checkout, order};
 use crate::store::catalog::ShippingOptionRow;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,8 +30,6 @@ endpoints!(
     remove_line,
     shipping_options,
     choose_shipping,
-    payment_session,
-    complete,
 );
 
 // ---- documents -------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ fn cart_reply(cart: &Cart) -> Result<Reply, ApiError> {
     Reply::ok(&cart_document(cart)?)
 }
 
-fn email(raw: Option<EmailText>) -> Result<Option<Email>, ApiError> {
+pub(super) fn email(raw: Option<EmailText>) -> Result<Option<Email>, ApiError> {
     raw.map(|EmailText(e)| {
         Email::parse(&e).map_err(|e| ApiError::unprocessable(e.code, &e.message, Some("/data/attributes/email")))
     })
@@ -563,96 +559,6 @@ async fn choose_shipping(
         Box::pin(
             async move { cart_reply(&cart::choose_shipping(tx, &peers, id, choice.shipping_option_id, idle).await?) },
         )
-    })
-    .await
-}
-
-/// The cart's Stripe payment session.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PaymentSessionOut {
-    pub cart_id: Uuid,
-    pub payment_intent_id: String,
-    /// For Stripe.js `confirmPayment`.
-    pub client_secret: String,
-    /// The PaymentIntent's status at Stripe.
-    pub status: String,
-    pub amount: i64,
-    pub currency: String,
-}
-
-#[utoipa::path(
-    post,
-    path = "/store/carts/{id}/payment-session",
-    tag = "carts",
-    summary = "Create or update the cart's Stripe PaymentIntent; returns its client secret",
-    description = "The payment service creates the cart's PaymentIntent for the cart total once (a repeated call never creates a second one) and, on every later call, sets its amount at Stripe to the cart total and checks what Stripe answered, so the session always carries the cart's total. Later changes to the cart move the PaymentIntent with them (or are refused with 409 payment_in_progress once the payment is under way). Confirm the payment with Stripe.js using `client_secret`, then complete the cart (409 payment_session_stale when the cart's total moved under the session, e.g. a price change: ask for the session again). The cart must be ready for checkout (items, e-mail, shipping for physical items).",
-    params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
-    responses(
-        (status = 200, description = "The payment session", body = Document<Resource<PaymentSessionOut>>, content_type = "application/vnd.api+json"),
-        ErrorResponses,
-    ),
-    security(("bearer" = [])),
-)]
-async fn payment_session(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: Authenticated,
-    key: Key,
-    path: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0)?;
-    let id = path.into_inner();
-    let (idle, peers) = (state.idle_secs(), state.peers.clone());
-    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
-        Box::pin(async move {
-            let session = cart::payment_session(tx, &peers, id, idle).await?;
-            let amount = session.amount.unwrap_or_default();
-            let out = PaymentSessionOut {
-                cart_id: id,
-                payment_intent_id: session.payment_intent_id,
-                client_secret: session.client_secret,
-                status: session.status,
-                amount: amount.amount_minor,
-                currency: amount.currency,
-            };
-            Reply::ok(&Document::new(Resource::new(
-                "payment-sessions",
-                session.payment_id,
-                out,
-            )))
-        })
-    })
-    .await
-}
-
-#[utoipa::path(
-    post,
-    path = "/store/carts/{id}/complete",
-    tag = "carts",
-    summary = "Complete the cart into an order: one order per cart (concurrent calls get the same order), stock reserved atomically",
-    params(("id" = Uuid, Path, description = "the cart id"), IdempotencyKey),
-    responses(
-        (status = 200, description = "The order", body = Document<Resource<OrderOut>>, content_type = "application/vnd.api+json"),
-        ErrorResponses,
-    ),
-    security(("bearer" = [])),
-)]
-async fn complete(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: Authenticated,
-    key: Key,
-    path: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    state.limiter.check(&who.0)?;
-    let id = path.into_inner();
-    let idle = state.idle_secs();
-    let actor = format!("customer:{}", who.0.subject);
-    idempotency::run(&state.pool, &req, &who.0, key, &[], move |tx| {
-        Box::pin(async move {
-            let order_id = checkout::complete_cart(tx, id, idle, &actor).await?;
-            Reply::ok(&super::orders::order_document(order::get(tx, order_id).await?)?)
-        })
     })
     .await
 }

@@ -5,14 +5,18 @@
 //! answers 405 with `Allow`.
 
 pub mod carts;
-pub mod catalog;
+mod catalog_fields;
+pub mod checkout;
 pub mod delivery;
 pub mod docs;
 pub mod error;
 pub mod fields;
 pub mod idempotency;
 pub mod orders;
+pub mod products;
 pub mod rate_limit;
+pub mod regions;
+pub mod stats;
 
 use crate::app::Peers;
 use actix_web::HttpResponse;
@@ -49,9 +53,12 @@ pub(crate) use ordo_http::endpoints;
 pub fn api() -> utoipa::openapi::OpenApi {
     let mut doc = docs::ApiDoc::openapi();
     for part in [
-        catalog::Doc::openapi(),
+        regions::Doc::openapi(),
+        products::Doc::openapi(),
         carts::Doc::openapi(),
+        checkout::Doc::openapi(),
         orders::Doc::openapi(),
+        stats::Doc::openapi(),
         delivery::Doc::openapi(),
     ] {
         doc.merge(part);
@@ -76,9 +83,12 @@ pub fn route_table() -> anyhow::Result<RouteTable> {
     RouteTable::build(
         &api(),
         &[
-            catalog::ENDPOINTS,
+            regions::ENDPOINTS,
+            products::ENDPOINTS,
             carts::ENDPOINTS,
+            checkout::ENDPOINTS,
             orders::ENDPOINTS,
+            stats::ENDPOINTS,
             delivery::ENDPOINTS,
         ],
     )

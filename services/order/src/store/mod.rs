@@ -6,3 +6,5 @@ pub mod carts;
 pub mod catalog;
 pub mod idempotency;
 pub mod orders;
+pub mod refund_requests;
+pub mod stats;
