@@ -48,6 +48,13 @@ struct Inner {
     headers: Vec<(&'static str, String)>,
 }
 
+/// The one mapping of database errors at the HTTP edge ([`ApiError::database`]), so `?` works.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::database(e)
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.0.status.as_u16(), self.0.code)

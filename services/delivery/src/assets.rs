@@ -196,17 +196,14 @@ async fn upload_asset(
     }
     // A key cannot also be the folder of other keys (`a` and `a/b`): a file system cannot
     // hold both, and one scheme for every store keeps keys portable.
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let clash: Option<String> = sqlx::query_scalar(
         "select key from delivery.assets where starts_with(key, $1 || '/') or starts_with($1, key || '/') limit 1",
     )
     .bind(&key)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
     if let Some(other) = clash {
         return Err(ApiError::conflict(
             "asset_key_conflict",
@@ -253,9 +250,7 @@ async fn upload_asset(
     }
     staged.finish().await.map_err(ApiError::internal)?;
     let sha = hex::encode(hasher.finalize());
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let stored: Stored = sqlx::query_as(
         "insert into delivery.assets (tenant_id, key, size, content_type, sha256) values ($1, $2, $3, $4, $5)
          on conflict (tenant_id, key) do update set size = excluded.size, content_type = excluded.content_type,
@@ -268,9 +263,8 @@ async fn upload_asset(
     .bind(&content_type)
     .bind(&sha)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
     let inserted = stored.inserted;
     tracing::info!(asset = %key, size, "asset stored");
     metrics::counter!("ordo_delivery_asset_bytes_uploaded_total").increment(size);
@@ -335,9 +329,7 @@ async fn list_assets(
         return Err(ApiError::bad_request("invalid_parameter", "page[size] is 1 to 500").with_parameter("page[size]"));
     }
     let size = i64::from(size);
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let rows: Vec<AssetRow> = sqlx::query_as(
         "select key, size, content_type, sha256, created_at, updated_at from delivery.assets
          where ($1::text is null or key > $1) order by key limit $2",
@@ -345,9 +337,8 @@ async fn list_assets(
     .bind(q.after.as_deref())
     .bind(size + 1)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
     let more = rows.len() as i64 > size;
     let data: Vec<_> = rows.into_iter().take(size as usize).map(resource).collect();
     let next = if more {
@@ -384,15 +375,12 @@ async fn delete_asset(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_of(&key)?;
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let in_use: i64 =
         sqlx::query_scalar("select count(*) from delivery.grants where asset_key = $1 and revoked_at is null")
             .bind(&key)
             .fetch_one(&mut *tx)
-            .await
-            .map_err(ApiError::database)?;
+            .await?;
     if in_use > 0 {
         return Err(ApiError::conflict(
             "asset_in_use",
@@ -402,12 +390,11 @@ async fn delete_asset(
     let gone = sqlx::query("delete from delivery.assets where key = $1")
         .bind(&key)
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::database)?;
+        .await?;
     if gone.rows_affected() == 0 {
         return Err(ApiError::not_found("asset", &key));
     }
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     // The row is gone first: a failure here leaves an orphaned object, never a dangling row.
     if let Err(e) = state
         .store

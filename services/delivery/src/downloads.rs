@@ -247,20 +247,17 @@ async fn download(
     drop(token);
     // The one cross-tenant read: which tenant's token is this (row-level security lets the
     // `system` actor read token_tenants, nothing else)?
-    let mut lookup = ordo_db::begin_system(&state.pool).await.map_err(ApiError::database)?;
+    let mut lookup = ordo_db::begin_system(&state.pool).await?;
     let tenant: Option<Uuid> = sqlx::query_scalar("select tenant_id from delivery.token_tenants where token_hash = $1")
         .bind(&digest[..])
         .fetch_optional(&mut *lookup)
-        .await
-        .map_err(ApiError::database)?;
-    lookup.commit().await.map_err(ApiError::database)?;
+        .await?;
+    lookup.commit().await?;
     let Some(tenant) = tenant else {
         return Err(forbidden("token_unknown", "this download link is not valid"));
     };
     let cfg = &state.config;
-    let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
     let row = sqlx::query(
         "select g.id as grant_id, g.asset_key, g.revoked_at is not null as revoked,
                 t.expires_at <= now() as expired, g.downloads_used, g.max_downloads, t.run_number,
@@ -273,29 +270,27 @@ async fn download(
     .bind(&digest[..])
     .bind(cfg.resume_window_secs as f64)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
+    .await?;
     let Some(row) = row else {
         return Err(forbidden("token_unknown", "this download link is not valid"));
     };
-    if row.try_get::<bool, _>("revoked").map_err(ApiError::database)? {
+    if row.try_get::<bool, _>("revoked")? {
         return Err(forbidden(
             "token_revoked",
             "this download was revoked (the order was refunded or canceled)",
         ));
     }
-    if row.try_get::<bool, _>("expired").map_err(ApiError::database)? {
+    if row.try_get::<bool, _>("expired")? {
         return Err(forbidden(
             "token_expired",
             "this download link has expired; ask for a new one",
         ));
     }
-    let asset_key: String = row.try_get("asset_key").map_err(ApiError::database)?;
+    let asset_key: String = row.try_get("asset_key")?;
     let asset = sqlx::query("select size, content_type from delivery.assets where key = $1")
         .bind(&asset_key)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(ApiError::database)?;
+        .await?;
     let Some(asset) = asset else {
         tracing::error!(asset = %asset_key, %tenant, "a granted asset is missing");
         return Err(refuse(
@@ -304,8 +299,8 @@ async fn download(
             "the file is not available right now; no download was counted",
         ));
     };
-    let size = asset.try_get::<i64, _>("size").map_err(ApiError::database)?.max(0) as u64;
-    let content_type: String = asset.try_get("content_type").map_err(ApiError::database)?;
+    let size = asset.try_get::<i64, _>("size")?.max(0) as u64;
+    let content_type: String = asset.try_get("content_type")?;
     let range_header = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
     let wanted = parse_range(range_header, size, cfg.max_ranges as usize);
     let ranges = match &wanted {
@@ -322,37 +317,36 @@ async fn download(
         }
     };
     // Does this request continue the current run, or start a new one (one more use)?
-    let mut run_number: i32 = row.try_get("run_number").map_err(ApiError::database)?;
+    let mut run_number: i32 = row.try_get("run_number")?;
     let (again_done, again_partial, in_flight): (bool, i64, bool) = sqlx::query_as(
         "select $1::text::int8multirange && $3::text::int8multirange,
                 coalesce((select sum(upper(r) - lower(r)) from unnest($2::text::int8multirange * $3::text::int8multirange) r), 0)::int8,
                 exists (select 1 from delivery.download_claims c
                         where c.token_hash = $4 and c.run_number = $5 and c.ranges && $3::text::int8multirange)",
     )
-    .bind(row.try_get::<String, _>("run_done").map_err(ApiError::database)?)
-    .bind(row.try_get::<String, _>("run_partial").map_err(ApiError::database)?)
+    .bind(row.try_get::<String, _>("run_done")?)
+    .bind(row.try_get::<String, _>("run_partial")?)
     .bind(multirange(&ranges))
     .bind(&digest[..])
     .bind(run_number)
     .fetch_one(&mut *tx)
     .await
-    .map_err(ApiError::database)?;
-    let idle: bool = row.try_get("idle").map_err(ApiError::database)?;
+    ?;
+    let idle: bool = row.try_get("idle")?;
     if idle || again_done || in_flight || again_partial as u64 > resume_slack(size) {
-        let used: i32 = row.try_get("downloads_used").map_err(ApiError::database)?;
-        let max: i32 = row.try_get("max_downloads").map_err(ApiError::database)?;
+        let used: i32 = row.try_get("downloads_used")?;
+        let max: i32 = row.try_get("max_downloads")?;
         if used >= max {
             return Err(forbidden(
                 "download_limit_reached",
                 &format!("this file may be downloaded {max} times; that many downloads were made"),
             ));
         }
-        let grant: Uuid = row.try_get("grant_id").map_err(ApiError::database)?;
+        let grant: Uuid = row.try_get("grant_id")?;
         sqlx::query("update delivery.grants set downloads_used = downloads_used + 1 where id = $1")
             .bind(grant)
             .execute(&mut *tx)
-            .await
-            .map_err(ApiError::database)?;
+            .await?;
         run_number += 1;
         sqlx::query(
             "update delivery.tokens set run_number = $2, run_done = '{}', run_partial = '{}', run_completed = false
@@ -361,23 +355,20 @@ async fn download(
         .bind(&digest[..])
         .bind(run_number)
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::database)?;
+        .await?;
         // The earlier run's requests were paid for by it; their claims no longer matter.
         sqlx::query("delete from delivery.download_claims where token_hash = $1 and run_number < $2")
             .bind(&digest[..])
             .bind(run_number)
             .execute(&mut *tx)
-            .await
-            .map_err(ApiError::database)?;
+            .await?;
         metrics::counter!("ordo_delivery_downloads_total").increment(1);
     }
     let ranges = if size == 0 { vec![] } else { ranges };
     sqlx::query("update delivery.tokens set run_last_at = now(), requests = requests + 1 where token_hash = $1")
         .bind(&digest[..])
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::database)?;
+        .await?;
     let claim = Uuid::now_v7();
     sqlx::query(
         "insert into delivery.download_claims (id, tenant_id, token_hash, run_number, ranges)
@@ -389,9 +380,8 @@ async fn download(
     .bind(run_number)
     .bind(multirange(&ranges))
     .execute(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
 
     let mut run = Run {
         pool: state.pool.clone(),

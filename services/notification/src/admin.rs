@@ -115,9 +115,7 @@ async fn list_notifications(
         return Err(ApiError::bad_request("invalid_filter", "page[size] is 1 to 200"));
     }
     let size = i64::from(size);
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let rows: Vec<MessageRow> = sqlx::query_as(
         "select id, seq, kind, order_id, recipient, status, attempts, last_error, subject, created_at, sent_at,
                 next_attempt_at
@@ -131,9 +129,8 @@ async fn list_notifications(
     .bind(q.before)
     .bind(size + 1)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
     let more = rows.len() as i64 > size;
     let rows: Vec<MessageRow> = rows.into_iter().take(size as usize).collect();
     let last = rows.last().map(|r| r.seq);
@@ -206,15 +203,12 @@ struct SettingsRow {
     security(("bearer" = [])),
 )]
 async fn get_notification_settings(state: web::Data<AppState>, admin: AdminOnly) -> Result<HttpResponse, ApiError> {
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     let row: Option<SettingsRow> =
         sqlx::query_as("select store_name, sender, order_page_url from notifications.settings")
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+            .await?;
+    tx.commit().await?;
     let cfg = &state.config;
     let doc = match row {
         Some(r) => settings_doc(
@@ -313,9 +307,7 @@ async fn put_notification_settings(
             Some("/data/attributes/order_page_url"),
         ));
     }
-    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin))
-        .await
-        .map_err(ApiError::database)?;
+    let mut tx = ordo_db::begin_scoped(&state.pool, &scope(&admin)).await?;
     sqlx::query(
         "insert into notifications.settings (tenant_id, store_name, sender, order_page_url) values ($1, $2, $3, $4)
          on conflict (tenant_id) do update set store_name = excluded.store_name, sender = excluded.sender,
@@ -326,9 +318,8 @@ async fn put_notification_settings(
     .bind(sender)
     .bind(url)
     .execute(&mut *tx)
-    .await
-    .map_err(ApiError::database)?;
-    tx.commit().await.map_err(ApiError::database)?;
+    .await?;
+    tx.commit().await?;
     let shown = url.map_or_else(|| state.config.order_page_url.clone(), str::to_owned);
     Ok(HttpResponse::Ok()
         .content_type(ordo_http::JSON_API)

@@ -71,7 +71,7 @@ async fn receive_stripe_webhook(
         .map_err(|_| ApiError::bad_request("invalid_event", "the body is not a Stripe event"))?;
     let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("invalid_event", "the body is not JSON"))?;
-    let mut tx = state.pool.begin().await.map_err(ApiError::database)?;
+    let mut tx = state.pool.begin().await?;
     let fresh = store::stripe_events::record(
         &mut tx,
         &event.id,
@@ -80,30 +80,25 @@ async fn receive_stripe_webhook(
         event.payment_intent_id().as_deref(),
         &payload,
     )
-    .await
-    .map_err(ApiError::database)?;
+    .await?;
     if !fresh {
-        tx.commit().await.map_err(ApiError::database)?;
+        tx.commit().await?;
         metrics::counter!("ordo_stripe_webhooks_total", "result" => "duplicate").increment(1);
         return Ok(HttpResponse::Ok().json(ReceivedOut {
             received: true,
             duplicate: Some(true),
         }));
     }
-    let outcome = stripe_events::apply_event(&mut tx, &event)
-        .await
-        .map_err(ApiError::database)?;
+    let outcome = stripe_events::apply_event(&mut tx, &event).await?;
     let label = match &outcome {
         Outcome::Applied => "applied",
         Outcome::Ignored(why) => why,
         Outcome::Doubt => "doubt",
     };
     if outcome != Outcome::Doubt {
-        store::stripe_events::processed(&mut tx, &event.id, label)
-            .await
-            .map_err(ApiError::database)?;
+        store::stripe_events::processed(&mut tx, &event.id, label).await?;
     }
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     if outcome == Outcome::Doubt {
         state.doubts.notify_one();
     }

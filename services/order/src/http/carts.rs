@@ -246,7 +246,7 @@ async fn get_cart(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(&who.0).await?;
     let cart = cart::load(&mut tx, path.into_inner(), state.idle_secs(), false).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     Ok(respond(StatusCode::OK, &cart_document(&cart)?))
 }
 
@@ -502,7 +502,7 @@ async fn shipping_options(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(&who.0).await?;
     let (currency, options) = cart::shipping_options(&mut tx, path.into_inner(), state.idle_secs()).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let data: Vec<_> = options
         .into_iter()
         .map(|ShippingOptionRow { id, name, price }| {

@@ -43,7 +43,7 @@ async fn links(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(who).await?;
     let status = order::visible_status(&mut tx, id).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let links = delivery::download_links(&state.peers, who.tenant_id, id, status, requester).await?;
     let data: Vec<_> = links
         .into_iter()

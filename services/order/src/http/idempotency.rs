@@ -149,20 +149,17 @@ where
         tenant_id: who.tenant_id,
         subject: &who.subject,
     };
-    let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::database)?;
-    if !store::try_lock(&mut tx, caller, &key)
-        .await
-        .map_err(ApiError::database)?
-    {
+    let mut tx = ordo_db::begin_scoped(pool, &scope).await?;
+    if !store::try_lock(&mut tx, caller, &key).await? {
         return Err(ApiError::conflict(
             "idempotency_in_progress",
             "a request with this Idempotency-Key is still running",
         )
         .with_response_header("retry-after", "1".into()));
     }
-    if let Some(stored) = store::find(&mut tx, caller, &key).await.map_err(ApiError::database)? {
+    if let Some(stored) = store::find(&mut tx, caller, &key).await? {
         if stored.expired {
-            store::delete(&mut tx, caller, &key).await.map_err(ApiError::database)?;
+            store::delete(&mut tx, caller, &key).await?;
         } else {
             if stored.request_hash != hash {
                 return Err(ApiError::unprocessable(
@@ -178,7 +175,7 @@ where
                 .and_then(|h| h.get("location"))
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
-            tx.commit().await.map_err(ApiError::database)?;
+            tx.commit().await?;
             let status = stored
                 .response_status
                 .and_then(|s| u16::try_from(s).ok())
@@ -200,10 +197,8 @@ where
                 location: reply.location.as_deref(),
                 body: &body,
             };
-            store::insert(&mut tx, caller, &key, &response)
-                .await
-                .map_err(ApiError::database)?;
-            tx.commit().await.map_err(ApiError::database)?;
+            store::insert(&mut tx, caller, &key, &response).await?;
+            tx.commit().await?;
             Ok(to_response(reply.status.as_u16(), body, reply.location, false))
         }
         Err(e) if e.status_code_u16() >= 500 => Err(e),
@@ -216,11 +211,9 @@ where
                 location: None,
                 body: &body,
             };
-            let mut tx = ordo_db::begin_scoped(pool, &scope).await.map_err(ApiError::database)?;
-            store::insert(&mut tx, caller, &key, &response)
-                .await
-                .map_err(ApiError::database)?;
-            tx.commit().await.map_err(ApiError::database)?;
+            let mut tx = ordo_db::begin_scoped(pool, &scope).await?;
+            store::insert(&mut tx, caller, &key, &response).await?;
+            tx.commit().await?;
             Err(e)
         }
     }

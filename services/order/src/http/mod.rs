@@ -37,9 +37,7 @@ pub struct AppState {
 impl AppState {
     /// A transaction scoped to the caller (tenant, user, role).
     pub async fn begin(&self, who: &ordo_auth::Principal) -> Result<Transaction<'static, Postgres>, ApiError> {
-        ordo_db::begin_scoped(&self.pool, &idempotency::scope_of(who))
-            .await
-            .map_err(ApiError::database)
+        Ok(ordo_db::begin_scoped(&self.pool, &idempotency::scope_of(who)).await?)
     }
 
     pub fn idle_secs(&self) -> u64 {

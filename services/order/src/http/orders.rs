@@ -237,7 +237,7 @@ async fn list(state: &AppState, req: &HttpRequest, who: &Principal, admin: bool)
     let filter = parse_list_query(req, who, admin)?;
     let mut tx = state.begin(who).await?;
     let (rows, more) = order::list(&mut tx, &filter).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let next = match (more, rows.last()) {
         (true, Some(last)) => {
             let mut pairs: Vec<(String, String)> = query_pairs(req.query_string())
@@ -355,7 +355,7 @@ async fn list_admin(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly
 async fn get(state: &AppState, who: &Principal, id: Uuid) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(who).await?;
     let row = order::get(&mut tx, id).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     Ok(respond(StatusCode::OK, &order_document(row)?))
 }
 

@@ -359,7 +359,7 @@ async fn create_product(
 async fn list_products_admin(state: web::Data<AppState>, who: AdminOnly) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(&who.0).await?;
     let products = catalog::products(&mut tx, false).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let data: Vec<_> = products.into_iter().map(product_resource).collect();
     Ok(respond(StatusCode::OK, &Document::new(data)))
 }
@@ -378,7 +378,7 @@ async fn list_products_admin(state: web::Data<AppState>, who: AdminOnly) -> Resu
 async fn list_products_store(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(&who.0).await?;
     let products = catalog::products(&mut tx, true).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let data: Vec<_> = products.into_iter().map(store_product_resource).collect();
     Ok(respond(StatusCode::OK, &Document::new(data)))
 }

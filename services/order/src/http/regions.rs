@@ -152,7 +152,7 @@ async fn create_region(
 async fn list_regions(state: &AppState, who: &ordo_auth::Principal) -> Result<HttpResponse, ApiError> {
     let mut tx = state.begin(who).await?;
     let regions = catalog::regions(&mut tx).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let data: Vec<_> = regions.into_iter().map(region_resource).collect();
     Ok(respond(StatusCode::OK, &Document::new(data)))
 }

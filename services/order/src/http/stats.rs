@@ -108,7 +108,7 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
     }
     let mut tx = state.begin(&who.0).await?;
     let (period, days) = order::stats(&mut tx, who.0.tenant_id, from, to).await?;
-    tx.commit().await.map_err(ApiError::database)?;
+    tx.commit().await?;
     let change =
         |now: i64, prev: i64| (prev != 0).then(|| ((now - prev) as f64 / prev as f64 * 10_000.0).round() / 100.0);
     let data = period
