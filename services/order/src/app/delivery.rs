@@ -12,18 +12,32 @@ use ordo_events::delivery::v1::{
 };
 use uuid::Uuid;
 
-fn unavailable(e: ordo_bus::BusError) -> Error {
-    tracing::warn!(error = %e, "delivery service did not answer");
-    Error::Unavailable {
-        code: "delivery_service_unavailable",
-    }
-}
-
-fn refused(e: RpcError) -> Error {
-    Error::Refused {
-        service: "delivery",
-        code: e.code,
-        message: e.message,
+/// Ask the delivery service; its refusal (`error` of the reply) becomes [`Error::Refused`].
+async fn ask<Req, Rep>(
+    peers: &Peers,
+    subject: &str,
+    request: &Req,
+    refusal: impl FnOnce(&mut Rep) -> Option<RpcError>,
+) -> Result<Rep>
+where
+    Req: prost::Message,
+    Rep: prost::Message + Default,
+{
+    let mut reply: Rep = ordo_bus::rpc::request(&peers.bus, subject, request, peers.delivery_timeout)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "delivery service did not answer");
+            Error::Unavailable {
+                code: "delivery_service_unavailable",
+            }
+        })?;
+    match refusal(&mut reply) {
+        Some(e) => Err(Error::Refused {
+            service: "delivery",
+            code: e.code,
+            message: e.message,
+        }),
+        None => Ok(reply),
     }
 }
 
@@ -58,18 +72,14 @@ pub async fn download_links(
         customer_id: customer.to_owned(),
         requester: requester.to_owned(),
     };
-    let reply: DownloadLinksReply = ordo_bus::rpc::request(
-        &peers.bus,
+    let reply = ask(
+        peers,
         ordo_events::rpc::DELIVERY_DOWNLOAD_LINKS,
         &request,
-        peers.delivery_timeout,
+        |r: &mut DownloadLinksReply| r.error.take(),
     )
-    .await
-    .map_err(unavailable)?;
-    match reply.error {
-        Some(e) => Err(refused(e)),
-        None => Ok(reply.links),
-    }
+    .await?;
+    Ok(reply.links)
 }
 
 /// An operator's shipment of physical lines.
@@ -89,18 +99,14 @@ pub async fn create_shipment(peers: &Peers, tenant: Uuid, order: Uuid, s: &Shipm
         tracking_number: s.tracking_number.clone(),
         line_ids: s.line_ids.iter().map(Uuid::to_string).collect(),
     };
-    let reply: CreateShipmentReply = ordo_bus::rpc::request(
-        &peers.bus,
+    let reply = ask(
+        peers,
         ordo_events::rpc::DELIVERY_CREATE_SHIPMENT,
         &request,
-        peers.delivery_timeout,
+        |r: &mut CreateShipmentReply| r.error.take(),
     )
-    .await
-    .map_err(unavailable)?;
-    match reply.error {
-        Some(e) => Err(refused(e)),
-        None => Ok(reply.shipment_id),
-    }
+    .await?;
+    Ok(reply.shipment_id)
 }
 
 /// The carrier delivered shipment `shipment` of `order`; returns whether it already was.
@@ -110,16 +116,12 @@ pub async fn mark_delivered(peers: &Peers, tenant: Uuid, order: Uuid, shipment: 
         order_id: order.to_string(),
         shipment_id: shipment.to_string(),
     };
-    let reply: MarkShipmentDeliveredReply = ordo_bus::rpc::request(
-        &peers.bus,
+    let reply = ask(
+        peers,
         ordo_events::rpc::DELIVERY_MARK_SHIPMENT_DELIVERED,
         &request,
-        peers.delivery_timeout,
+        |r: &mut MarkShipmentDeliveredReply| r.error.take(),
     )
-    .await
-    .map_err(unavailable)?;
-    match reply.error {
-        Some(e) => Err(refused(e)),
-        None => Ok(reply.already_delivered),
-    }
+    .await?;
+    Ok(reply.already_delivered)
 }
