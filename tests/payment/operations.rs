@@ -193,6 +193,19 @@ async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
     );
     let (_, doc) = get(&admin, payment("/admin/dead-letters?filter[state]=replayed")).await;
     assert_eq!(doc["data"].as_array().map(Vec::len), Some(1));
+    let (_, doc) = get(
+        &admin,
+        payment("/admin/dead-letters?filter[consumer]=payment_order_events"),
+    )
+    .await;
+    assert_eq!(doc["data"].as_array().map(Vec::len), Some(1));
+    // Found by schemathesis: a NUL byte in the consumer filter was a 500.
+    let (code, err) = get(&admin, payment("/admin/dead-letters?filter[consumer]=a%00b")).await;
+    assert_eq!(
+        (code, err["errors"][0]["code"].as_str()),
+        (400, Some("invalid_filter")),
+        "{err}"
+    );
     // Its effect happened exactly once: the whole payment was refunded, once.
     assert_eq!(wait_refunds_at_stripe(&s, &pi).await, vec![(1546, "eur".to_owned())]);
 }

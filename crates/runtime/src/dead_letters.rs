@@ -121,6 +121,19 @@ async fn list(
             ApiError::bad_request("invalid_page_size", "page[size] must be 1 to 100").with_parameter("page[size]"),
         );
     }
+    // A consumer's durable name; anything else (a NUL byte was a 500) is refused.
+    if let Some(c) = &q.consumer
+        && (!(1..=100).contains(&c.len())
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_filter",
+            "filter[consumer] is a consumer name (1 to 100 of a-z 0-9 _)",
+        )
+        .with_parameter("filter[consumer]"));
+    }
     let replayed = match q.state.as_deref() {
         None => None,
         Some("pending") => Some(false),
@@ -286,7 +299,7 @@ pub fn document_in(doc: &mut serde_json::Value) {
             "summary": "The events this service's consumers gave up on, for the caller's tenant (admin)",
             "description": "Newest first. An event is dead-lettered after its retries (exponential backoff for about ten minutes by default) or at once when it can never succeed; each is also an error-level log line and ordo_dead_letters_total.",
             "parameters": [
-                {"name": "filter[consumer]", "in": "query", "required": false, "schema": {"type": "string"}},
+                {"name": "filter[consumer]", "in": "query", "required": false, "description": "a consumer's durable name, e.g. order_payment_events", "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,100}$"}},
                 {"name": "filter[state]", "in": "query", "required": false, "schema": {"enum": ["pending", "replayed"]}},
                 {"name": "page[size]", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
                 {"name": "page[after]", "in": "query", "required": false, "description": "meta.page.next_after of the previous page", "schema": {"type": "string", "format": "uuid"}}],
