@@ -65,9 +65,9 @@ async fn id_routes_are_404_for_other_customers_and_tenants() {
             ("get", "/store/orders/{id}") | ("post", "/store/orders/{id}/cancel") => {
                 (pattern.replace("{id}", &order), None)
             }
-            ("get", "/admin/orders/{id}") | ("post", "/admin/orders/{id}/cancel") => {
-                (pattern.replace("{id}", &order), None)
-            }
+            ("get", "/admin/orders/{id}")
+            | ("post", "/admin/orders/{id}/cancel")
+            | ("get", "/admin/orders/{id}/refunds") => (pattern.replace("{id}", &order), None),
             ("post", "/admin/orders/{id}/refunds") => (
                 pattern.replace("{id}", &order),
                 Some(json!({"data": {"type": "refunds", "attributes": {"amount": 1}}})),

@@ -78,6 +78,31 @@ async fn a_declined_card_returns_the_order_to_pending_and_a_good_card_pays() {
     let paid = s.wait_order(&id, |o| o["data"]["attributes"]["status"] == "paid").await;
     assert_eq!(paid["data"]["attributes"]["failed_payment_attempts"], 1);
     assert_eq!(history_count(&paid["data"], "payment_succeeded"), 1);
+    // The operators' payment panel: the attempt that failed and why, what was captured.
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin/orders/{id}/payments", s.payment_base))
+        .bearer_auth(&s.admin().token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let doc: serde_json::Value = res.json().await.unwrap();
+    let p = &doc["data"][0]["attributes"];
+    assert_eq!(p["status"], "succeeded", "{doc}");
+    assert_eq!(p["failed_attempts"], 1);
+    assert_eq!(p["last_failure"]["code"], "card_declined");
+    assert_eq!(
+        (p["captured_amount"].as_i64(), p["refundable_amount"].as_i64()),
+        (Some(1546), Some(1546))
+    );
+    // A customer cannot read it.
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin/orders/{id}/payments", s.payment_base))
+        .bearer_auth(&bo.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
 }
 
 #[tokio::test]

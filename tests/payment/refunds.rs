@@ -75,6 +75,75 @@ async fn partial_repeated_dashboard_and_full_refunds_add_up_and_never_exceed_the
     .unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|(_, st)| st == "succeeded"), "{rows:?}");
+    // Operators read the same through the API: the order service's requests...
+    let (code, doc) = s.shop.get(&format!("/admin/orders/{id}/refunds"), &s.admin()).await;
+    assert_eq!(code, 200, "{doc}");
+    let requests: Vec<(i64, &str, &str)> = doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let a = &r["attributes"];
+            (
+                a["amount"].as_i64().unwrap(),
+                a["status"].as_str().unwrap(),
+                a["currency"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(requests, vec![(500, "succeeded", "EUR"); 3]);
+    // ...and the payment service's payment with every refund, the dashboard's included.
+    let (code, doc) = admin_get(&s, &format!("/admin/orders/{id}/payments")).await;
+    assert_eq!(code, 200, "{doc}");
+    let p = &doc["data"][0]["attributes"];
+    assert_eq!(p["payment_intent_id"], pi.as_str());
+    assert_eq!(
+        (p["captured_amount"].as_i64(), p["refunded_amount"].as_i64()),
+        (Some(1546), Some(1546))
+    );
+    assert_eq!(p["refundable_amount"].as_i64(), Some(0));
+    let mut seen: Vec<(i64, String, String)> = p["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["amount"].as_i64().unwrap(),
+                r["source"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (46, "stripe".into(), "succeeded".into()),
+            (500, "order".into(), "succeeded".into()),
+            (500, "order".into(), "succeeded".into()),
+            (500, "order".into(), "succeeded".into()),
+        ]
+    );
+    // Another tenant's operator sees none of it.
+    let other = ordo_tests::shop::Caller::admin(uuid::Uuid::now_v7());
+    assert_eq!(s.shop.get(&format!("/admin/orders/{id}/refunds"), &other).await.0, 404);
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin/orders/{id}/payments", s.payment_base))
+        .bearer_auth(&other.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+}
+
+async fn admin_get(s: &Stack, path: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .get(format!("{}{path}", s.payment_base))
+        .bearer_auth(&s.admin().token)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or_default())
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //!   stored by id, applied by [`stripe_events`] (never backwards).
 //! * [`order_events`] — consumes `order.placed`, `order.canceled` (cancel or refund) and
 //!   `order.refund_requested` (refund up to what is left).
+//! * [`admin`] — `GET /admin/orders/{id}/payments`: an order's payments and refunds (operators).
 //! * [`reconcile`] — re-reads from Stripe what webhooks left in doubt or `processing` too long.
 //! * [`state`] — the payment's states and the "never backwards" rule; [`refunds`] counts each
 //!   refund once; [`events`] builds the events a change publishes.
@@ -15,6 +16,7 @@
 //!
 //! Stripe is reached only through `ordo-stripe` (the real client; the emulator's URL locally).
 
+pub mod admin;
 pub mod events;
 pub mod order_events;
 pub mod reconcile;
@@ -51,18 +53,29 @@ pub struct AppState {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(info(
-    title = "ordo payment service",
-    description = "Stripe webhooks. Payment sessions are requested over NATS (ordo.rpc.payment.v1.create_session) by the order service."
-))]
+#[openapi(
+    info(
+        title = "ordo payment service",
+        description = "Stripe webhooks, and operators' view of an order's payments. Payment sessions are requested over NATS (ordo.rpc.payment.v1.create_session) by the order service."
+    ),
+    components(schemas(ordo_http::ErrorDocument)),
+    modifiers(&BEARER),
+    tags(
+        (name = "webhooks", description = "Stripe events"),
+        (name = "payments", description = "An order's payments and refunds (operators)"),
+    )
+)]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+const BEARER: ordo_http::routes::BearerAuth = ordo_http::routes::BearerAuth;
 
 /// The service's own operations (generated from the handlers).
 pub fn api() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
     doc.merge(webhook::Doc::openapi());
+    doc.merge(admin::Doc::openapi());
     doc
 }
 
@@ -73,9 +86,15 @@ pub fn openapi_document() -> serde_json::Value {
     doc
 }
 
+/// Every route the service serves besides the operational ones and `/openapi.json`, as
+/// (method, path) in OpenAPI's spelling.
+pub fn routes() -> anyhow::Result<Vec<(String, String)>> {
+    Ok(route_table()?.routes())
+}
+
 /// Every route of the service, paired with its documented operation.
 pub fn route_table() -> anyhow::Result<ordo_http::routes::RouteTable> {
-    ordo_http::routes::RouteTable::build(&api(), &[webhook::ENDPOINTS])
+    ordo_http::routes::RouteTable::build(&api(), &[webhook::ENDPOINTS, admin::ENDPOINTS])
 }
 
 async fn openapi() -> HttpResponse {

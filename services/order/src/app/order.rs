@@ -138,6 +138,16 @@ pub async fn request_refund(
     })
 }
 
+/// The refund requests of a visible order, oldest first (with the order's currency).
+pub async fn refund_requests(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<(String, Vec<refund_requests::RefundRequestRow>)> {
+    let order = get(conn, id).await?;
+    let rows = refund_requests::of_order(conn, id).await?;
+    Ok((order.order.currency.trim().to_owned(), rows))
+}
+
 /// The numbers of [from, to) per currency, with the previous period of the same length and a
 /// per-day series.
 pub async fn stats(

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod products;
 pub mod rate_limit;
+pub mod refunds;
 pub mod regions;
 pub mod stats;
 
@@ -56,6 +57,7 @@ pub fn api() -> utoipa::openapi::OpenApi {
         carts::Doc::openapi(),
         checkout::Doc::openapi(),
         orders::Doc::openapi(),
+        refunds::Doc::openapi(),
         stats::Doc::openapi(),
         delivery::Doc::openapi(),
     ] {
@@ -86,6 +88,7 @@ pub fn route_table() -> anyhow::Result<RouteTable> {
             carts::ENDPOINTS,
             checkout::ENDPOINTS,
             orders::ENDPOINTS,
+            refunds::ENDPOINTS,
             stats::ENDPOINTS,
             delivery::ENDPOINTS,
         ],

@@ -15,22 +15,14 @@ use base64::Engine as _;
 use ordo_auth::Principal;
 use ordo_domain::order::{CancelReason, OrderStatus};
 use ordo_domain::{FulfillmentStatus, PaymentStatus};
-use ordo_http::jsonapi::{Document, Input, Kind, Page, PageLinks, Resource, parse_input, respond, whole};
+use ordo_http::jsonapi::{Document, Page, PageLinks, Resource, respond};
 use ordo_http::{AdminOnly, ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-endpoints!(
-    list_mine,
-    get_mine,
-    cancel_mine,
-    list_admin,
-    get_admin,
-    cancel_admin,
-    request_refund,
-);
+endpoints!(list_mine, get_mine, cancel_mine, list_admin, get_admin, cancel_admin,);
 
 // ---- documents -------------------------------------------------------------------------------
 
@@ -462,92 +454,4 @@ async fn cancel_admin(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     cancel(&state, &req, &who.0, key, path.into_inner(), CancelReason::Operator).await
-}
-
-// ---- refunds ---------------------------------------------------------------------------------
-
-/// An operator's refund request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundInput {
-    /// Minor units; at most what was captured minus what is refunded or being refunded.
-    #[schema(minimum = 1)]
-    #[serde(deserialize_with = "whole")]
-    pub amount: i64,
-    /// Free text for the record (at most 500 characters).
-    #[serde(default)]
-    #[schema(max_length = 500)]
-    pub reason: String,
-}
-
-impl Kind for RefundInput {
-    const KIND: &'static str = "refunds";
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RefundOut {
-    pub order_id: Uuid,
-    pub amount: i64,
-    pub currency: String,
-    pub reason: String,
-    /// `requested` until the payment service reports the outcome.
-    pub status: &'static str,
-}
-
-#[utoipa::path(
-    post,
-    path = "/admin/orders/{id}/refunds",
-    tag = "orders",
-    summary = "Ask for a (partial) refund of a paid order",
-    description = "Records the request and publishes ordo.order.v1.refund_requested; the payment service refunds through Stripe and the order follows charge.refunded (refunded when the whole capture is given back, else payment_status partially_refunded). Repeated partial refunds are allowed up to the captured amount minus what is refunded or already requested.",
-    params(("id" = Uuid, Path, description = "the order id"), IdempotencyKey),
-    request_body(content = Input<RefundInput>, content_type = "application/vnd.api+json"),
-    responses(
-        (status = 202, description = "The refund request (status requested)", body = Document<Resource<RefundOut>>, content_type = "application/vnd.api+json"),
-        ErrorResponses,
-    ),
-    security(("bearer" = [])),
-)]
-async fn request_refund(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: AdminOnly,
-    key: Key,
-    path: web::Path<Uuid>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let input = parse_input::<RefundInput>(&body)?.attributes;
-    if input.amount <= 0 {
-        return Err(ApiError::unprocessable(
-            "invalid_amount",
-            "amount must be a positive number of minor units",
-            Some("/data/attributes/amount"),
-        ));
-    }
-    if input.reason.chars().count() > 500 {
-        return Err(ApiError::unprocessable(
-            "reason_too_long",
-            "reason is at most 500 characters",
-            Some("/data/attributes/reason"),
-        ));
-    }
-    let id = path.into_inner();
-    let actor = format!("admin:{}", who.0.subject);
-    idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
-        Box::pin(async move {
-            let r = order::request_refund(tx, id, input.amount, &input.reason, &actor).await?;
-            let out = RefundOut {
-                order_id: r.order_id,
-                amount: r.amount,
-                currency: r.currency,
-                reason: r.reason,
-                status: "requested",
-            };
-            Reply::new(
-                StatusCode::ACCEPTED,
-                &Document::new(Resource::new("refunds", r.id, out)),
-            )
-        })
-    })
-    .await
 }

@@ -76,3 +76,28 @@ pub async fn settle(
     .await?;
     Ok(())
 }
+
+/// A refund request as operators read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefundRequestRow {
+    pub id: Uuid,
+    pub amount: i64,
+    pub reason: String,
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub requested_by: String,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// The refund requests of an order, oldest first.
+pub async fn of_order(conn: &mut PgConnection, order: Uuid) -> Result<Vec<RefundRequestRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, amount, reason, status, failure_code, failure_message, requested_by, created_at, updated_at
+         from orders.refund_requests where order_id = $1 order by created_at, id",
+    )
+    .bind(order)
+    .fetch_all(conn)
+    .await
+}

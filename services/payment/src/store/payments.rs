@@ -253,3 +253,34 @@ pub async fn processing_longer_than(
     .fetch_all(conn)
     .await
 }
+
+/// A payment as operators read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub cart_id: Uuid,
+    pub order_id: Option<Uuid>,
+    pub payment_intent_id: String,
+    pub currency: String,
+    pub amount: i64,
+    pub status: String,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub failed_attempts: i32,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// The payments of an order (visible to the scope), oldest first.
+pub async fn of_order(conn: &mut PgConnection, order: Uuid) -> Result<Vec<PaymentView>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, cart_id, order_id, payment_intent_id, trim(currency) as currency, amount, status, captured_amount,
+                refunded_amount, failed_attempts, failure_code, failure_message, created_at, updated_at
+         from payments.payments where order_id = $1 order by created_at",
+    )
+    .bind(order)
+    .fetch_all(conn)
+    .await
+}

@@ -178,3 +178,31 @@ pub async fn looked_at(conn: &mut PgConnection, stripe_refund_id: &str) -> Resul
         .await?;
     Ok(())
 }
+
+/// A refund as operators read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefundView {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: i64,
+    pub reason: String,
+    pub status: String,
+    pub source: String,
+    pub stripe_refund_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// The refunds of the given payments, oldest first.
+pub async fn of_payments(conn: &mut PgConnection, payments: &[Uuid]) -> Result<Vec<RefundView>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, payment_id, amount, reason, status, source, stripe_refund_id, failure_code, failure_message,
+                created_at, updated_at
+         from payments.refunds where payment_id = any($1) order by created_at, id",
+    )
+    .bind(payments)
+    .fetch_all(conn)
+    .await
+}
