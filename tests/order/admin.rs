@@ -115,6 +115,20 @@ async fn stats_count_revenue_and_compare_periods() {
     shop.publish(t, &paid).await;
     shop.wait_order(t, &id, |d| d["data"]["attributes"]["status"] == "paid")
         .await;
+    // A partial refund of it, as the payment service reports one.
+    let refund = ordo_events::payment::v1::PaymentRefunded {
+        meta: Some(ordo_events::EventMetadata::for_event::<
+            ordo_events::payment::v1::PaymentRefunded,
+        >(&t.to_string(), "pi", 2)),
+        order_id: id.clone(),
+        payment_intent_id: "pi_1".into(),
+        refund_id: "re_1".into(),
+        amount: Some(ordo_events::money(100, "EUR")),
+        ..Default::default()
+    };
+    shop.publish(t, &refund).await;
+    shop.wait_order(t, &id, |d| d["data"]["attributes"]["refunded_amount"] == 100)
+        .await;
     let now = time::OffsetDateTime::now_utc();
     let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
     let path = format!(
@@ -128,8 +142,18 @@ async fn stats_count_revenue_and_compare_periods() {
     let st = &doc["data"][0]["attributes"];
     assert_eq!(st["currency"], "EUR");
     assert_eq!(st["orders"], 2);
-    assert_eq!(st["revenue"], total, "only captured money counts");
-    assert_eq!(st["average_order_value"], total);
+    assert_eq!(
+        st["revenue"],
+        total - 100,
+        "only captured money counts, less what was refunded"
+    );
+    assert_eq!(st["average_order_value"], total - 100);
+    assert_eq!(
+        (st["refunds"]["count"].as_i64(), st["refunds"]["amount"].as_i64()),
+        (Some(1), Some(100))
+    );
+    assert!(st["refunds"]["amount_change_percent"].is_null());
+    assert_eq!(st["by_status"], json!({"paid": 1, "pending": 1}));
     assert_eq!(st["awaiting_fulfillment"], 1);
     assert_eq!(st["previous_period"]["orders"], 0);
     assert!(st["previous_period"]["orders_change_percent"].is_null());

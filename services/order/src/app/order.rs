@@ -6,7 +6,7 @@ use super::lifecycle::{self, Applied};
 use super::{Error, Result};
 use crate::store::orders::{self as store, ListFilter, ListRow, OrderDocRow};
 use crate::store::refund_requests;
-use crate::store::stats::{self, DayRow, PeriodRow};
+use crate::store::stats::{self, DayRow, PeriodRow, RefundsRow};
 use ordo_bus::outbox::Outbox;
 use ordo_db::Scope;
 use ordo_domain::order::{CancelReason, OrderStatus, Trigger};
@@ -148,16 +148,26 @@ pub async fn refund_requests(
     Ok((order.order.currency.trim().to_owned(), rows))
 }
 
+/// The numbers of a period, per currency.
+#[derive(Debug)]
+pub struct Numbers {
+    /// Orders created in the period and the previous one.
+    pub period: Vec<PeriodRow>,
+    pub days: Vec<DayRow>,
+    /// Refunds made in the period and the previous one.
+    pub refunds: Vec<RefundsRow>,
+    /// (currency, status, orders created in the period)
+    pub statuses: Vec<(String, String, i64)>,
+}
+
 /// The numbers of [from, to) per currency, with the previous period of the same length and a
 /// per-day series.
-pub async fn stats(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Result<(Vec<PeriodRow>, Vec<DayRow>)> {
+pub async fn stats(conn: &mut PgConnection, tenant: Uuid, from: OffsetDateTime, to: OffsetDateTime) -> Result<Numbers> {
     let prev_from = from - (to - from);
-    let period = stats::period(conn, tenant, prev_from, from, to).await?;
-    let days = stats::days(conn, tenant, from, to).await?;
-    Ok((period, days))
+    Ok(Numbers {
+        period: stats::period(conn, tenant, prev_from, from, to).await?,
+        days: stats::days(conn, tenant, from, to).await?,
+        refunds: stats::refunds(conn, tenant, prev_from, from, to).await?,
+        statuses: stats::statuses(conn, tenant, from, to).await?,
+    })
 }

@@ -1,17 +1,19 @@
-//! `GET /admin/stats`: orders, revenue, average order value and orders awaiting fulfilment per
-//! currency over a period, per day, and against the previous period of the same length.
+//! `GET /admin/stats`: orders, revenue, average order value, orders awaiting fulfilment, refunds
+//! and orders by status per currency over a period, per day, and against the previous period of
+//! the same length. Never summed across currencies.
 
 use super::carts::timestamp;
 use super::docs::ErrorResponses;
 use super::orders::{bad_param, query_pairs, rfc3339};
 use super::{AppState, endpoints};
 use crate::app::order;
+use crate::store::stats::PeriodRow;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ordo_http::jsonapi::{Resource, respond};
 use ordo_http::{AdminOnly, ApiError};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
 endpoints!(stats);
@@ -29,6 +31,21 @@ pub struct StatsOut {
     pub awaiting_fulfillment: i64,
     pub previous_period: PreviousPeriodOut,
     pub daily: Vec<DayOut>,
+    /// Refunds made in the period (whenever their order was placed).
+    pub refunds: RefundsOut,
+    /// Orders placed in the period by their status now.
+    pub by_status: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefundsOut {
+    pub count: i64,
+    /// Minor units.
+    pub amount: i64,
+    pub previous_count: i64,
+    pub previous_amount: i64,
+    /// Null when the previous period had none.
+    pub amount_change_percent: Option<f64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -78,7 +95,7 @@ struct StatsQuery {
     get,
     path = "/admin/stats",
     tag = "orders",
-    summary = "Orders, revenue, average order value, orders awaiting fulfilment per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length",
+    summary = "Orders, revenue, average order value, orders awaiting fulfilment, refunds and orders by status per currency over filter[created_from]..filter[created_to] (<= 366 days), per day, and against the previous period of the same length",
     params(StatsQuery),
     responses(
         (status = 200, description = "Stats per currency", body = StatsDocument, content_type = "application/vnd.api+json"),
@@ -107,13 +124,42 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
         ));
     }
     let mut tx = state.begin(&who.0).await?;
-    let (period, days) = order::stats(&mut tx, who.0.tenant_id, from, to).await?;
+    let order::Numbers {
+        mut period,
+        days,
+        refunds,
+        statuses,
+    } = order::stats(&mut tx, who.0.tenant_id, from, to).await?;
     tx.commit().await?;
     let change =
         |now: i64, prev: i64| (prev != 0).then(|| ((now - prev) as f64 / prev as f64 * 10_000.0).round() / 100.0);
+    // A currency with refunds but no order placed in the period still has its row.
+    for r in &refunds {
+        if !period.iter().any(|p| p.currency == r.currency) {
+            period.push(PeriodRow {
+                currency: r.currency.clone(),
+                orders: 0,
+                revenue: 0,
+                paid_orders: 0,
+                awaiting_fulfillment: 0,
+                prev_orders: 0,
+                prev_revenue: 0,
+            });
+        }
+    }
+    period.sort_by(|a, b| a.currency.cmp(&b.currency));
     let data = period
         .into_iter()
         .map(|p| {
+            let r = refunds.iter().find(|r| r.currency == p.currency);
+            let (count, amount, previous_count, previous_amount) = r.map_or((0, 0, 0, 0), |r| {
+                (r.refunds, r.refunded, r.prev_refunds, r.prev_refunded)
+            });
+            let by_status = statuses
+                .iter()
+                .filter(|(c, _, _)| *c == p.currency)
+                .map(|(_, s, n)| (s.clone(), *n))
+                .collect();
             let daily = days
                 .iter()
                 .filter(|d| d.currency == p.currency)
@@ -136,6 +182,14 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
                     revenue_change_percent: change(p.revenue, p.prev_revenue),
                 },
                 daily,
+                refunds: RefundsOut {
+                    count,
+                    amount,
+                    previous_count,
+                    previous_amount,
+                    amount_change_percent: change(amount, previous_amount),
+                },
+                by_status,
             };
             Resource::new("order-stats", p.currency, out)
         })

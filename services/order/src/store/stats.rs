@@ -66,3 +66,56 @@ pub async fn days(
     .fetch_all(conn)
     .await
 }
+
+/// Refunds (each applied `refunded` trigger) per currency over [from, to) and the previous period.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefundsRow {
+    pub currency: String,
+    pub refunds: i64,
+    pub refunded: i64,
+    pub prev_refunds: i64,
+    pub prev_refunded: i64,
+}
+
+pub async fn refunds(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    prev_from: OffsetDateTime,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<RefundsRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select trim(o.currency) as currency,
+            count(*) filter (where h.created_at >= $2) as refunds,
+            coalesce(sum((h.detail->>'amount')::bigint) filter (where h.created_at >= $2), 0)::bigint as refunded,
+            count(*) filter (where h.created_at < $2) as prev_refunds,
+            coalesce(sum((h.detail->>'amount')::bigint) filter (where h.created_at < $2), 0)::bigint as prev_refunded
+         from orders.order_state_history h join orders.orders o on o.id = h.order_id
+         where h.tenant_id = $4 and h.trigger = 'refunded' and h.created_at >= $1 and h.created_at < $3
+         group by 1 order by 1",
+    )
+    .bind(prev_from)
+    .bind(from)
+    .bind(to)
+    .bind(tenant)
+    .fetch_all(conn)
+    .await
+}
+
+/// Orders created in [from, to) per currency and status.
+pub async fn statuses(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select trim(currency), status, count(*) from orders.orders
+         where tenant_id = $1 and created_at >= $2 and created_at < $3 group by 1, 2 order by 1, 2",
+    )
+    .bind(tenant)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
