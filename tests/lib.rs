@@ -7,6 +7,7 @@
 //!   ([`stack::Stack`]).
 //! * [`delivery_stack`] — the payment path plus the delivery service and its assets
 //!   ([`delivery_stack::DeliveryStack`]).
+//! * [`oidc`] — a real OpenID Connect provider and a sign-in through it ([`oidc::OidcProvider`]).
 //!
 //! Everything talks to the real PostgreSQL and NATS; nothing of ours is mocked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,5 +15,6 @@
 #![allow(missing_debug_implementations)]
 
 pub mod delivery_stack;
+pub mod oidc;
 pub mod shop;
 pub mod stack;

@@ -9,6 +9,7 @@ mod dead_letters;
 mod inbox;
 mod jwt;
 mod migrations;
+mod oidc;
 mod otlp_export;
 mod outbox;
 mod rls;
