@@ -178,6 +178,12 @@ pub fn respond<T: Serialize>(status: StatusCode, doc: &T) -> HttpResponse {
     HttpResponse::build(status).content_type(JSON_API).json(doc)
 }
 
+/// A point in time as documents carry it: RFC 3339 (`2026-11-30T08:15:03.997492Z`).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A JSON number that is a whole number — `3` or `3.0`, as JSON Schema's `integer` allows —
 /// read as `i64` (`#[serde(deserialize_with = "whole")]`); fractions and out-of-range values are
 /// refused.

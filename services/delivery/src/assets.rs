@@ -132,10 +132,7 @@ struct AssetRow {
 }
 
 fn resource(row: AssetRow) -> Resource<AssetOut> {
-    let ts = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let ts = ordo_http::jsonapi::rfc3339;
     let out = AssetOut {
         size: row.size,
         content_type: row.content_type,

@@ -27,7 +27,7 @@ fn scope(admin: &AdminOnly) -> Scope {
 }
 
 fn ts(t: Option<time::OffsetDateTime>) -> Option<String> {
-    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    t.map(ordo_http::jsonapi::rfc3339)
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -8,10 +8,9 @@ use crate::AppState;
 use crate::store::{payments, refunds};
 use actix_web::{HttpResponse, web};
 use ordo_db::{Role, Scope};
-use ordo_http::jsonapi::{Document, Resource};
+use ordo_http::jsonapi::{Document, Resource, rfc3339 as ts};
 use ordo_http::{AdminOnly, ApiError};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 ordo_http::endpoints!(order_payments);
@@ -70,10 +69,6 @@ pub enum Errors {
     Error(ordo_http::ErrorDocument),
 }
 
-fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
 #[utoipa::path(
     get,
     path = "/admin/orders/{id}/payments",
@@ -96,7 +91,7 @@ async fn order_payments(
     let mut tx = ordo_db::begin_scoped(&state.pool, &scope).await?;
     let found = payments::of_order(&mut tx, order).await?;
     let ids: Vec<Uuid> = found.iter().map(|p| p.id).collect();
-    let mut all_refunds = refunds::of_payments(&mut tx, &ids).await?;
+    let all_refunds = refunds::of_payments(&mut tx, &ids).await?;
     tx.commit().await?;
     if found.is_empty() {
         return Err(ApiError::not_found("payment of order", &order.to_string()));
@@ -104,21 +99,18 @@ async fn order_payments(
     let data: Vec<_> = found
         .into_iter()
         .map(|p| {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut all_refunds)
-                .into_iter()
-                .partition(|r| r.payment_id == p.id);
-            all_refunds = rest;
-            let refunds = mine
-                .into_iter()
+            let refunds = all_refunds
+                .iter()
+                .filter(|r| r.payment_id == p.id)
                 .map(|r| RefundOut {
                     id: r.id,
                     amount: r.amount,
-                    reason: r.reason,
-                    status: r.status,
-                    source: r.source,
-                    stripe_refund_id: r.stripe_refund_id,
-                    failure_code: r.failure_code,
-                    failure_message: r.failure_message,
+                    reason: r.reason.clone(),
+                    status: r.status.clone(),
+                    source: r.source.clone(),
+                    stripe_refund_id: r.stripe_refund_id.clone(),
+                    failure_code: r.failure_code.clone(),
+                    failure_message: r.failure_message.clone(),
                     created_at: ts(r.created_at),
                     updated_at: ts(r.updated_at),
                 })

@@ -175,26 +175,13 @@ async fn place(
             fulfilled: false,
             delivered: false,
         };
-        store::insert_line(
-            conn,
-            &store::NewLine {
-                id: row.id,
-                tenant_id: cart.tenant_id,
-                customer_id: &cart.customer_id,
-                order_id,
-                variant_id: row.variant_id,
-                sku: &row.sku,
-                title: &row.title,
-                kind: &row.kind,
-                asset_key: row.asset_key.as_deref(),
-                quantity: row.quantity,
-                unit_price: row.unit_price,
-                subtotal: row.subtotal,
-                tax: row.tax,
-                reserved: reserved.get(&l.id).copied().unwrap_or(row.quantity),
-            },
-        )
-        .await?;
+        let owner = store::LineOwner {
+            tenant_id: cart.tenant_id,
+            customer_id: &cart.customer_id,
+            order_id,
+        };
+        let taken = reserved.get(&l.id).copied().unwrap_or(row.quantity);
+        store::insert_line(conn, owner, &row, taken).await?;
         rows.push(row);
     }
     carts::set_status(conn, cart.id, CartStatus::Completed.as_str()).await?;

@@ -143,9 +143,11 @@ pub async fn refund_requests(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<(String, Vec<refund_requests::RefundRequestRow>)> {
-    let order = get(conn, id).await?;
+    let currency = store::currency(conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("order", id))?;
     let rows = refund_requests::of_order(conn, id).await?;
-    Ok((order.order.currency.trim().to_owned(), rows))
+    Ok((currency, rows))
 }
 
 /// The numbers of a period, per currency.

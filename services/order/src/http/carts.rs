@@ -18,7 +18,6 @@ use ordo_http::jsonapi::{Document, Input, Kind, Resource, parse_input, respond, 
 use ordo_http::{ApiError, Authenticated};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 endpoints!(
@@ -110,9 +109,7 @@ pub struct CartTotalsOut {
 /// `{"data": cart}`
 pub type CartDocument = Document<Resource<CartOut>>;
 
-pub fn timestamp(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
+pub use ordo_http::jsonapi::rfc3339 as timestamp;
 
 fn cart_document(cart: &Cart) -> Result<CartDocument, ApiError> {
     let totals = cart.totals()?;

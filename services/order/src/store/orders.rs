@@ -156,6 +156,14 @@ pub async fn status(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>,
         .await
 }
 
+/// The currency of the order, if it is visible to the current scope.
+pub async fn currency(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select trim(currency) from orders.orders where id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn id_by_cart(conn: &mut PgConnection, cart: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("select id from orders.orders where cart_id = $1")
         .bind(cart)
@@ -239,45 +247,41 @@ pub async fn insert(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<(), sql
     Ok(())
 }
 
-#[derive(Debug)]
-pub struct NewLine<'a> {
-    pub id: Uuid,
+/// Who an order line belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct LineOwner<'a> {
     pub tenant_id: Uuid,
     pub customer_id: &'a str,
     pub order_id: Uuid,
-    pub variant_id: Uuid,
-    pub sku: &'a str,
-    pub title: &'a str,
-    pub kind: &'a str,
-    pub asset_key: Option<&'a str>,
-    pub quantity: i32,
-    pub unit_price: i64,
-    pub subtotal: i64,
-    pub tax: i64,
-    /// Stock actually taken for the line (≤ quantity; less only for a paid cart beyond stock).
-    pub reserved: i32,
 }
 
-pub async fn insert_line(conn: &mut PgConnection, l: &NewLine<'_>) -> Result<(), sqlx::Error> {
+/// A new line of an order; `reserved` is the stock actually taken for it (≤ quantity; less only
+/// for a paid cart beyond stock).
+pub async fn insert_line(
+    conn: &mut PgConnection,
+    owner: LineOwner<'_>,
+    l: &LineRow,
+    reserved: i32,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into orders.order_lines (id, tenant_id, customer_id, order_id, variant_id, sku, title, kind, asset_key,
             quantity, unit_price, subtotal, tax, reserved)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(l.id)
-    .bind(l.tenant_id)
-    .bind(l.customer_id)
-    .bind(l.order_id)
+    .bind(owner.tenant_id)
+    .bind(owner.customer_id)
+    .bind(owner.order_id)
     .bind(l.variant_id)
-    .bind(l.sku)
-    .bind(l.title)
-    .bind(l.kind)
-    .bind(l.asset_key)
+    .bind(&l.sku)
+    .bind(&l.title)
+    .bind(&l.kind)
+    .bind(&l.asset_key)
     .bind(l.quantity)
     .bind(l.unit_price)
     .bind(l.subtotal)
     .bind(l.tax)
-    .bind(l.reserved)
+    .bind(reserved)
     .execute(conn)
     .await?;
     Ok(())
