@@ -65,3 +65,54 @@ async fn services_trust_the_oidc_providers_tokens_through_its_jwks() {
     let opaque = as_caller(idp.sign_in(CLIENT, CALLBACK, "op1").await.access_token, "op1");
     assert_eq!(shop.get("/admin/orders", &opaque).await.0, 401);
 }
+
+/// The provider as a trusted issuer beside the primary one: both issuers' tokens are accepted,
+/// each checked with its own keys and audience; a token that names the provider but is signed
+/// with the primary issuer's key is refused.
+#[tokio::test]
+async fn a_trusted_issuer_is_accepted_beside_the_primary_one() {
+    let tenant = Uuid::now_v7();
+    let idp = OidcProvider::start(&[json!({"sub": "op1", "tenant_id": tenant, "role": "admin"})]).await;
+    let (issuer, jwks) = (idp.issuer.clone(), idp.jwks_url());
+    let shop = Shop::start_with(move |c| {
+        c.auth.trusted_issuers = vec![ordo_config::TrustedIssuerConfig {
+            issuer,
+            audience: CLIENT.into(),
+            algorithms: vec!["RS256".into()],
+            public_keys: vec![],
+            jwks_url: Some(jwks),
+        }];
+    })
+    .await;
+    let operator = Caller {
+        token: idp.sign_in(CLIENT, CALLBACK, "op1").await.id_token,
+        tenant,
+        sub: "op1".into(),
+    };
+    assert_eq!(
+        shop.get("/admin/orders", &operator).await.0,
+        200,
+        "the provider's token"
+    );
+    assert_eq!(
+        shop.get("/admin/orders", &Caller::admin(tenant)).await.0,
+        200,
+        "the primary issuer's token"
+    );
+    // The primary issuer's key does not sign for the provider, nor the provider's audience for it.
+    let mut forged = ordo_testkit::claims("op1", tenant, "admin");
+    forged["iss"] = json!(idp.issuer);
+    forged["aud"] = json!(CLIENT);
+    let forged = Caller {
+        token: ordo_testkit::mint(&forged),
+        tenant,
+        sub: "op1".into(),
+    };
+    assert_eq!(shop.get("/admin/orders", &forged).await.0, 401);
+    let other = Caller {
+        token: idp.sign_in("another-app", CALLBACK, "op1").await.id_token,
+        tenant,
+        sub: "op1".into(),
+    };
+    assert_eq!(shop.get("/admin/orders", &other).await.0, 401, "another client's token");
+}

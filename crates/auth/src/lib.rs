@@ -99,9 +99,16 @@ struct JwksState {
     fetched: Option<Instant>,
 }
 
-/// Validates tokens. Cheap to clone.
-#[derive(Clone)]
+/// Validates tokens: the configured issuer's and those of `trusted_issuers`. Cheap to clone.
+#[derive(Clone, Debug)]
 pub struct Authenticator {
+    /// The primary issuer first.
+    issuers: Arc<Vec<IssuerKeys>>,
+}
+
+/// One issuer: its audience, algorithms and keys.
+#[derive(Clone)]
+struct IssuerKeys {
     cfg: Arc<AuthConfig>,
     allowed: Arc<Vec<Algorithm>>,
     static_keys: Arc<Vec<KeyEntry>>,
@@ -109,7 +116,7 @@ pub struct Authenticator {
     http: Option<reqwest::Client>,
 }
 
-impl std::fmt::Debug for Authenticator {
+impl std::fmt::Debug for IssuerKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
             .field("issuer", &self.cfg.issuer)
@@ -125,6 +132,63 @@ fn is_hmac(a: Algorithm) -> bool {
 
 impl Authenticator {
     pub fn from_config(cfg: &AuthConfig) -> Result<Authenticator, AuthError> {
+        let mut issuers = vec![IssuerKeys::from_config(cfg)?];
+        for t in &cfg.trusted_issuers {
+            if t.algorithms.iter().any(|a| a.starts_with("HS")) {
+                return Err(AuthError::Config(format!(
+                    "trusted issuer {}: only public-key algorithms (a shared secret is for the primary issuer)",
+                    t.issuer
+                )));
+            }
+            if issuers.iter().any(|i| i.cfg.issuer == t.issuer) {
+                return Err(AuthError::Config(format!("issuer {} is configured twice", t.issuer)));
+            }
+            let one = AuthConfig {
+                issuer: t.issuer.clone(),
+                audience: t.audience.clone(),
+                algorithms: t.algorithms.clone(),
+                hs_secret: None,
+                public_keys: t.public_keys.clone(),
+                jwks_url: t.jwks_url.clone(),
+                trusted_issuers: vec![],
+                ..cfg.clone()
+            };
+            issuers.push(IssuerKeys::from_config(&one)?);
+        }
+        Ok(Authenticator {
+            issuers: Arc::new(issuers),
+        })
+    }
+
+    /// Validate a bearer token (without the `Bearer ` prefix) with the keys of the issuer its
+    /// `iss` names (the primary issuer's when it names none we trust, which then refuses it).
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let claimed = unverified_issuer(token);
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|i| claimed.as_deref() == Some(i.cfg.issuer.as_str()))
+            .unwrap_or(&self.issuers[0]);
+        issuer.verify(token).await
+    }
+}
+
+/// The `iss` a token claims, read before any verification only to pick whose keys check it.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Iss>(&raw).ok()?.iss
+}
+
+impl IssuerKeys {
+    fn from_config(cfg: &AuthConfig) -> Result<IssuerKeys, AuthError> {
         let allowed = cfg
             .algorithms
             .iter()
@@ -183,7 +247,7 @@ impl Authenticator {
         if keys.is_empty() && http.is_none() {
             tracing::warn!("no JWT keys configured: every token will be refused");
         }
-        Ok(Authenticator {
+        Ok(IssuerKeys {
             cfg: Arc::new(cfg.clone()),
             allowed: Arc::new(allowed),
             static_keys: Arc::new(keys),
@@ -195,8 +259,7 @@ impl Authenticator {
         })
     }
 
-    /// Validate a bearer token (without the `Bearer ` prefix).
-    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.allowed.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed(format!("{:?}", header.alg)));

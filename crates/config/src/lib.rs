@@ -140,6 +140,24 @@ pub struct AuthConfig {
     /// Name of the claim that holds the role (`customer` or `admin`).
     pub role_claim: String,
     pub leeway_secs: u64,
+    /// More issuers whose tokens are accepted, each with its own audience and keys (e.g. the
+    /// operators' OpenID Connect provider beside the storefront's customer tokens). A token is
+    /// checked against the issuer its `iss` names; claim names, leeway and JWKS refresh are shared.
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+/// One more issuer a service trusts (see [`AuthConfig::trusted_issuers`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Allow-list of public-key algorithms for this issuer (HMAC is only for the primary one).
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub public_keys: Vec<PublicKeyConfig>,
+    pub jwks_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +371,7 @@ impl ServiceConfig {
                 tenant_claim: "tenant_id".into(),
                 role_claim: "role".into(),
                 leeway_secs: 30,
+                trusted_issuers: vec![],
             },
             telemetry: TelemetryConfig {
                 log_format: "json".into(),
