@@ -23,6 +23,20 @@ fn attr<'a>(order: &'a Value, name: &str) -> &'a str {
     order["data"]["attributes"][name].as_str().unwrap_or("")
 }
 
+/// The order's shipments as the delivery service lists them for `who`.
+async fn shipments_of(shop: &DeliveryStack, order: &str, who: &ordo_tests::shop::Caller) -> Vec<Value> {
+    let res = shop
+        .http
+        .get(format!("{}/admin/orders/{order}/shipments", shop.delivery_base))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    doc["data"].as_array().unwrap().clone()
+}
+
 /// How many history rows of the order lead to `status`.
 fn transitions_to(order: &Value, status: &str) -> usize {
     order["data"]["attributes"]["history"]
@@ -147,6 +161,19 @@ async fn a_mixed_order_is_fulfilled_by_its_shipment_and_delivered_when_the_parce
     assert_eq!(s, 404);
 
     let after = shop.wait_status(&order, "delivered").await;
+    let listed = shipments_of(&shop, &order, &admin).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], shipment_id.as_str());
+    let a = &listed[0]["attributes"];
+    assert_eq!(
+        (a["carrier"].as_str(), a["tracking_number"].as_str()),
+        (Some("DHL"), Some("00340434161094042557"))
+    );
+    assert_eq!(
+        (a["status"].as_str(), a["delivered_at"].is_string()),
+        (Some("delivered"), true)
+    );
+    assert_eq!(a["line_ids"], json!(physical));
     assert_eq!(transitions_to(&after, "delivered"), 1, "{after}");
     assert_eq!(transitions_to(&after, "fulfilled"), 1, "{after}");
     let events: Vec<String> = sqlx::query_scalar("select subject from delivery.outbox order by id")
@@ -188,6 +215,8 @@ async fn other_tenants_get_404_and_a_refunded_order_ships_nothing_more() {
     assert_eq!(s, 404);
     let (s, _) = shop.s.shop.send("POST", &done, &stranger, None, None).await;
     assert_eq!(s, 404);
+    assert!(shipments_of(&shop, &order, &stranger).await.is_empty());
+    assert_eq!(shipments_of(&shop, &order, &admin).await.len(), 1);
 
     // A full refund: no further shipment; the parcel already on its way may still arrive (recorded,
     // the refunded order stays refunded).

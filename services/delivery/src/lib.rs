@@ -8,7 +8,7 @@
 //! * Download links are issued on request over NATS ([`links`]) and served, streamed with range
 //!   support and limited uses, at `GET /downloads/{token}` ([`downloads`]).
 //! * Operators ship physical lines through the order service, which asks over NATS
-//!   ([`shipments`]).
+//!   ([`shipments`]) and read them at `GET /admin/orders/{id}/shipments` ([`shipment_reads`]).
 //! * Links expired for a week (configurable) are deleted ([`purge`]).
 
 pub mod assets;
@@ -16,6 +16,7 @@ pub mod downloads;
 pub mod links;
 pub mod order_events;
 pub mod purge;
+pub mod shipment_reads;
 pub mod shipments;
 pub mod storage;
 
@@ -106,6 +107,7 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<Running> {
     tags(
         (name = "downloads", description = "Files behind download links (no authentication: the token is the credential)"),
         (name = "assets", description = "The tenant's files (operators)"),
+        (name = "shipments", description = "Shipments of physical lines (operators)"),
     )
 )]
 #[derive(Debug)]
@@ -119,12 +121,16 @@ pub fn api() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(downloads::Doc::openapi());
     doc.merge(assets::Doc::openapi());
+    doc.merge(shipment_reads::Doc::openapi());
     doc
 }
 
 /// Every route of the service, paired with its documented operation.
 pub fn route_table() -> anyhow::Result<ordo_http::routes::RouteTable> {
-    ordo_http::routes::RouteTable::build(&api(), &[downloads::ENDPOINTS, assets::ENDPOINTS])
+    ordo_http::routes::RouteTable::build(
+        &api(),
+        &[downloads::ENDPOINTS, assets::ENDPOINTS, shipment_reads::ENDPOINTS],
+    )
 }
 
 /// Every route the service serves besides the operational ones (`/health/*`, `/metrics`) and
