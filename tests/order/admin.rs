@@ -55,6 +55,13 @@ async fn admin_lists_filter_sort_and_paginate() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(by_total, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let items: Vec<i64> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["attributes"]["items"].as_i64().unwrap())
+        .collect();
+    assert_eq!(items, (1..=7).collect::<Vec<_>>(), "each order's units");
     // Filters.
     let (_, canceled) = shop.get("/admin/orders?filter[status]=canceled", &admin).await;
     let got: HashSet<&str> = canceled["data"]

@@ -43,6 +43,8 @@ pub struct OrderSummaryOut {
     pub fulfillment_status: String,
     pub currency: String,
     pub totals: OrderTotalsOut,
+    /// Units over all lines.
+    pub items: i64,
     pub captured_amount: Option<i64>,
     pub refunded_amount: i64,
     pub failed_payment_attempts: i32,
@@ -73,7 +75,7 @@ pub struct OrderOut {
 /// `{"data": order}`
 pub type OrderDocument = Document<Resource<OrderOut>>;
 
-fn summary(o: &OrderRow) -> OrderSummaryOut {
+fn summary(o: &OrderRow, items: i64) -> OrderSummaryOut {
     OrderSummaryOut {
         number: o.number,
         display_number: format!("#{}", o.number),
@@ -89,6 +91,7 @@ fn summary(o: &OrderRow) -> OrderSummaryOut {
             tax: o.tax_total,
             total: o.total,
         },
+        items,
         captured_amount: o.captured_amount,
         refunded_amount: o.refunded_amount,
         failed_payment_attempts: o.failed_payment_attempts,
@@ -99,7 +102,7 @@ fn summary(o: &OrderRow) -> OrderSummaryOut {
 
 pub fn order_document(row: OrderDocRow) -> Result<OrderDocument, ApiError> {
     let out = OrderOut {
-        summary: summary(&row.order),
+        summary: summary(&row.order, row.lines.0.iter().map(|l| l.quantity).sum()),
         shipping_address: AddressOut::stored(&row.order.shipping_address)?,
         billing_address: AddressOut::stored(&row.order.billing_address)?,
         lines: row.lines.0,
@@ -248,7 +251,7 @@ async fn list(state: &AppState, req: &HttpRequest, who: &Principal, admin: bool)
     };
     let data = rows
         .iter()
-        .map(|r| Resource::new("orders", r.order.id, summary(&r.order)))
+        .map(|r| Resource::new("orders", r.order.id, summary(&r.order, r.item_count)))
         .collect();
     Ok(respond(
         StatusCode::OK,

@@ -417,6 +417,8 @@ pub struct ListRow {
     pub order: OrderRow,
     /// The row's position under the sort (its cursor key).
     pub sort_key: i64,
+    /// Units over all lines.
+    pub item_count: i64,
 }
 
 /// Up to `size + 1` rows (the extra one says there is a next page).
@@ -425,8 +427,11 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<ListRow
         SortKey::CreatedAt => ("(extract(epoch from o.created_at) * 1000000)::bigint", "o.created_at"),
         SortKey::Total => ("o.total", "o.total"),
     };
+    // The page is chosen first; only its rows count their items.
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "select {ORDER_COLUMNS}, {key_sql} as sort_key from orders.orders o where o.tenant_id = "
+        "select page.*, (select coalesce(sum(l.quantity), 0)::bigint from orders.order_lines l
+                         where l.order_id = page.id) as item_count
+         from (select {ORDER_COLUMNS}, {key_sql} as sort_key from orders.orders o where o.tenant_id = "
     ));
     b.push_bind(f.tenant_id);
     if !f.status.is_empty() {
@@ -480,7 +485,8 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<ListRow
     }
     let dir = if f.descending { "desc" } else { "asc" };
     b.push(format!(" order by {sort_col} {dir}, o.id {dir} limit "))
-        .push_bind(f.size + 1);
+        .push_bind(f.size + 1)
+        .push(format!(") page order by page.sort_key {dir}, page.id {dir}"));
     b.build_query_as().fetch_all(conn).await
 }
 
