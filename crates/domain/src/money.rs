@@ -149,6 +149,69 @@ impl Money {
     }
 }
 
+/// `amount_minor` of `currency`, with the currency's decimals (ISO 4217), thousands separated,
+/// and its symbol where one is common: `€1,234.50`, `¥1,546`, `12.00 SEK`.
+pub fn human(amount_minor: i64, currency: &str) -> String {
+    let exp = Currency::parse(currency).map_or(2, |c| c.exponent());
+    let div = 10i64.pow(exp);
+    let (sign, abs) = if amount_minor < 0 {
+        ("-", -amount_minor)
+    } else {
+        ("", amount_minor)
+    };
+    let units = (abs / div).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let number = if exp == 0 {
+        grouped
+    } else {
+        format!("{grouped}.{:0width$}", abs % div, width = exp as usize)
+    };
+    let symbol = match currency {
+        "EUR" => Some("€"),
+        "USD" => Some("$"),
+        "GBP" => Some("£"),
+        "JPY" => Some("¥"),
+        _ => None,
+    };
+    match symbol {
+        Some(s) => format!("{sign}{s}{number}"),
+        None => format!("{sign}{number} {currency}"),
+    }
+}
+
+/// An amount a person typed in major units (`12.5`, `12.50`, `1,234.50`, `1546` for JPY) as
+/// minor units of a currency with `exponent` decimals; `None` when it is not a plain
+/// non-negative amount with at most that many decimals.
+pub fn parse_major(text: &str, exponent: u32) -> Option<i64> {
+    let t: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+    let (units, frac) = match t.split_once('.') {
+        Some((u, f)) => (u, Some(f)),
+        None => (t.as_str(), None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let frac = match frac {
+        Some(f) if !digits(f) => return None,
+        Some(f) => f,
+        None => "",
+    };
+    if !digits(units) || frac.len() > exponent as usize || units.len() > 15 {
+        return None;
+    }
+    let scale = 10i64.pow(exponent);
+    let frac_value = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<i64>().ok()? * 10i64.pow(exponent - frac.len() as u32)
+    };
+    units.parse::<i64>().ok()?.checked_mul(scale)?.checked_add(frac_value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +247,23 @@ mod tests {
         assert_eq!(Money::new(5, Currency::parse("USD").unwrap()).display(), "0.05 USD");
         assert_eq!(Money::new(1500, Currency::parse("JPY").unwrap()).display(), "1500 JPY");
         assert_eq!(Money::new(1500, Currency::parse("KWD").unwrap()).display(), "1.500 KWD");
+    }
+
+    #[test]
+    fn human_and_typed_amounts() {
+        assert_eq!(human(154_600, "EUR"), "€1,546.00");
+        assert_eq!(human(1546, "JPY"), "¥1,546");
+        assert_eq!(human(1200, "SEK"), "12.00 SEK");
+        assert_eq!(human(5, "USD"), "$0.05");
+        assert_eq!(human(-250, "GBP"), "-£2.50");
+        assert_eq!(human(1_234_567, "KWD"), "1,234.567 KWD");
+        assert_eq!(parse_major("12.5", 2), Some(1250));
+        assert_eq!(parse_major(" 1,234.50 ", 2), Some(123_450));
+        assert_eq!(parse_major("7", 2), Some(700));
+        assert_eq!(parse_major("1546", 0), Some(1546));
+        for bad in ["", ".5", "1.", "1.234", "-1", "1e3", "abc", "1.5", "9999999999999999"] {
+            let exp = if bad == "1.5" { 0 } else { 2 };
+            assert_eq!(parse_major(bad, exp), None, "{bad}");
+        }
     }
 }

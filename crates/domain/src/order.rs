@@ -106,6 +106,23 @@ impl OrderStatus {
     }
 }
 
+/// Every status change the machine makes (from, to) — the table above as data, for drawing it
+/// (the dashboard's diagram). A test holds it to [`Order::apply`]: every transition applied is
+/// listed here, and every pair listed is reachable.
+pub const TRANSITIONS: &[(OrderStatus, OrderStatus)] = &[
+    (OrderStatus::Pending, OrderStatus::Processing),
+    (OrderStatus::Pending, OrderStatus::Paid),
+    (OrderStatus::Processing, OrderStatus::Paid),
+    (OrderStatus::Processing, OrderStatus::Pending),
+    (OrderStatus::Pending, OrderStatus::Canceled),
+    (OrderStatus::Processing, OrderStatus::Canceled),
+    (OrderStatus::Paid, OrderStatus::Fulfilled),
+    (OrderStatus::Fulfilled, OrderStatus::Delivered),
+    (OrderStatus::Paid, OrderStatus::Refunded),
+    (OrderStatus::Fulfilled, OrderStatus::Refunded),
+    (OrderStatus::Delivered, OrderStatus::Refunded),
+];
+
 /// What happened to the order. Each value carries what the transition needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {

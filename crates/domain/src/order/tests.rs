@@ -101,6 +101,19 @@ fn every_state_trigger_pair() {
         (Refunded,   [None,             None,             None,           None,          None,           None,            None,            None]),
     ];
     assert_eq!(table.len(), OrderStatus::ALL.len());
+    let mut moves = std::collections::BTreeSet::new();
+    for (state, row) in table {
+        for to in row.iter().flatten() {
+            if *to != state {
+                moves.insert((state.as_str(), to.as_str()));
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<_> = crate::order::TRANSITIONS
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(listed, moves, "TRANSITIONS is the machine's set of status changes");
     for (state, row) in table {
         for (kind, expected) in kinds.iter().zip(row) {
             let mut order = in_state(state);
