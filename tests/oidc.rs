@@ -33,9 +33,7 @@ pub struct Tokens {
 
 /// `application/x-www-form-urlencoded` of `pairs`.
 fn form(pairs: &[(&str, &str)]) -> String {
-    let mut url = reqwest::Url::parse("http://form.invalid/").unwrap();
-    url.query_pairs_mut().extend_pairs(pairs);
-    url.query().unwrap_or_default().to_owned()
+    ordo_http::form_urlencoded(pairs)
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -185,6 +185,24 @@ pub fn human(amount_minor: i64, currency: &str) -> String {
     }
 }
 
+/// `amount_minor` of `currency` as a plain decimal number (`1234.50`, `1546` for JPY): for
+/// files other programs read.
+pub fn plain(amount_minor: i64, currency: &str) -> String {
+    let exp = Currency::parse(currency).map_or(2, |c| c.exponent());
+    if exp == 0 {
+        return amount_minor.to_string();
+    }
+    let div = 10i64.pow(exp);
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let abs = amount_minor.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / div as u64,
+        abs % div as u64,
+        width = exp as usize
+    )
+}
+
 /// An amount a person typed in major units (`12.5`, `12.50`, `1,234.50`, `1546` for JPY) as
 /// minor units of a currency with `exponent` decimals; `None` when it is not a plain
 /// non-negative amount with at most that many decimals.
@@ -257,6 +275,10 @@ mod tests {
         assert_eq!(human(5, "USD"), "$0.05");
         assert_eq!(human(-250, "GBP"), "-£2.50");
         assert_eq!(human(1_234_567, "KWD"), "1,234.567 KWD");
+        assert_eq!(
+            (plain(123_450, "EUR"), plain(-5, "USD"), plain(1546, "JPY")),
+            ("1234.50".into(), "-0.05".into(), "1546".into())
+        );
         assert_eq!(parse_major("12.5", 2), Some(1250));
         assert_eq!(parse_major(" 1,234.50 ", 2), Some(123_450));
         assert_eq!(parse_major("7", 2), Some(700));

@@ -219,15 +219,6 @@ fn parse_list_query(req: &HttpRequest, who: &Principal, admin: bool) -> Result<L
     Ok(q)
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn list(state: &AppState, req: &HttpRequest, who: &Principal, admin: bool) -> Result<HttpResponse, ApiError> {
     let filter = parse_list_query(req, who, admin)?;
     let mut tx = state.begin(who).await?;
@@ -240,11 +231,7 @@ async fn list(state: &AppState, req: &HttpRequest, who: &Principal, admin: bool)
                 .filter(|(k, _)| k != "page[after]")
                 .collect();
             pairs.push(("page[after]".into(), encode_cursor(last.sort_key, last.order.id)));
-            let qs = pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
+            let qs = ordo_http::form_urlencoded(&pairs);
             Some(format!("{}?{qs}", req.path()))
         }
         _ => None,
