@@ -83,6 +83,15 @@ impl DeliveryStack {
         Self::start_on(options, |_| {}).await
     }
 
+    /// The whole stack trusting these token issuers beside the test keys.
+    pub async fn start_trusting(issuers: Vec<ordo_config::TrustedIssuerConfig>) -> DeliveryStack {
+        let options = Options {
+            trusted_issuers: issuers,
+            ..Default::default()
+        };
+        Self::start_on(options, |_| {}).await
+    }
+
     async fn start_on(options: Options, tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> DeliveryStack {
         let (s, assets, cfg) = Self::prepare_on(options, |c| tweak(&mut c.delivery)).await;
         let running = ordo_delivery::build(cfg).await.unwrap();
@@ -142,11 +151,13 @@ impl DeliveryStack {
         options: Options,
         tweak: impl FnOnce(&mut ordo_config::ServiceConfig),
     ) -> (Stack, PathBuf, ordo_config::ServiceConfig) {
+        let trusted = options.trusted_issuers.clone();
         let s = Stack::start_with(options).await;
         let assets = std::env::temp_dir().join(format!("ordo-assets-{}", uuid::Uuid::now_v7()));
         let mut cfg = service_config("delivery", &s.shop.db, &s.shop.bus);
         cfg.delivery.storage.root = assets.to_string_lossy().into_owned();
         cfg.delivery.public_base_url = PUBLIC_BASE.into();
+        cfg.auth.trusted_issuers = trusted;
         tweak(&mut cfg);
         (s, assets, cfg)
     }

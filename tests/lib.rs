@@ -8,12 +8,17 @@
 //! * [`delivery_stack`] — the payment path plus the delivery service and its assets
 //!   ([`delivery_stack::DeliveryStack`]).
 //! * [`oidc`] — a real OpenID Connect provider and a sign-in through it ([`oidc::OidcProvider`]).
+//! * [`browser`] — headless Chromium through WebDriver ([`browser::Browser`]).
+//! * [`dashboard_stack`] — every service, the provider and the operators' dashboard
+//!   ([`dashboard_stack::DashboardStack`]).
 //!
 //! Everything talks to the real PostgreSQL and NATS; nothing of ours is mocked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Fixtures hold servers, processes and clients; printing them helps nobody.
 #![allow(missing_debug_implementations)]
 
+pub mod browser;
+pub mod dashboard_stack;
 pub mod delivery_stack;
 pub mod oidc;
 pub mod shop;

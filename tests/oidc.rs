@@ -70,6 +70,18 @@ impl OidcProvider {
         }
     }
 
+    /// Give user `sub` these claims (the provider's `PUT /users/{sub}`); they appear in the ID
+    /// tokens of later sign-ins.
+    pub async fn set_user(&self, sub: &str, claims: serde_json::Value) {
+        let res = reqwest::Client::new()
+            .put(format!("{}/users/{sub}", self.issuer))
+            .json(&claims)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "PUT /users/{sub}: {}", res.status());
+    }
+
     pub fn jwks_url(&self) -> String {
         format!("{}/jwks", self.issuer)
     }

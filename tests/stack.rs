@@ -37,6 +37,8 @@ pub struct Options {
     /// Run on a NATS server of the test's own with ordo's authorization (each service its own
     /// user and subject permissions) instead of a namespace on the shared one.
     pub authorized_nats: bool,
+    /// More token issuers every service trusts (e.g. the operators' OpenID Connect provider).
+    pub trusted_issuers: Vec<ordo_config::TrustedIssuerConfig>,
 }
 
 impl Stack {
@@ -58,6 +60,7 @@ impl Stack {
         };
         let emulator = ordo_stripe_emulator::start("127.0.0.1:0", KEY).await.unwrap();
         let mut cfg = service_config("payment", &db, &bus);
+        cfg.auth.trusted_issuers = o.trusted_issuers.clone();
         cfg.database.max_connections = 10;
         cfg.stripe.api_base = emulator.url();
         cfg.stripe.webhook_secrets = o
@@ -77,10 +80,12 @@ impl Stack {
             let signing = o.signing.unwrap_or(vec![SECRET]);
             emulator.add_endpoint(&format!("{payment_base}/webhooks/stripe"), &signing);
         }
+        let trusted = o.trusted_issuers;
         let shop = Shop::start_on(db, bus, |c| {
             if let Some(auth) = o.order_auth {
                 c.auth = auth;
             }
+            c.auth.trusted_issuers = trusted;
             if let Some(ttl) = o.unpaid_ttl_secs {
                 c.checkout.unpaid_order_ttl_secs = ttl;
                 c.checkout.sweep_interval_secs = 1;

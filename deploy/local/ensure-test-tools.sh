@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the servers some tests start as real peers — moto's S3-compatible server
-# (moto_server), for the delivery service's S3 storage, and aiosmtpd, the SMTP server the
-# notification tests send to — into a Python virtual environment at
+# Installs what some tests start as real peers: Debian's Chromium and its WebDriver
+# (chromium, chromium-driver; the dashboard's browser tests), and — moto's S3-compatible server
+# (moto_server), for the delivery service's S3 storage, aiosmtpd, the SMTP server the
+# notification tests send to, schemathesis and an OpenID Connect provider — into a Python virtual environment at
 # .run/test-tools, from PyPI, pinned in deploy/local/test-tools.txt. Debian/Ubuntu: python3 and
 # its venv module are installed with apt when missing. Idempotent and safe to run concurrently
 # (tests call it when a tool is missing): it does nothing when the pins have not changed.
@@ -20,6 +21,11 @@ as_root() {
 
 exec 9>"$STATE_DIR/test-tools.lock"
 flock 9
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "==> installing chromium and chromium-driver with apt (the browser tests)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 want=$(sha256sum "$REQS" | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.pins" 2>/dev/null)" = "$want" ]; then
   exit 0

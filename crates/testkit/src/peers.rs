@@ -10,10 +10,9 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The path of an installed test tool (`bin/{name}` in the tools' virtual environment). The
-/// set-up script runs once per process first: it returns at once when the pins are installed,
-/// and installs them when they changed.
-pub fn test_tool(name: &str) -> PathBuf {
+/// Install the tests' peers when missing (`deploy/local/ensure-test-tools.sh`, once per process):
+/// the Python tools and Chromium with its WebDriver.
+pub fn ensure_test_tools() {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     READY.get_or_init(|| {
         let status = Command::new("bash")
@@ -22,6 +21,13 @@ pub fn test_tool(name: &str) -> PathBuf {
             .expect("running deploy/local/ensure-test-tools.sh");
         assert!(status.success(), "deploy/local/ensure-test-tools.sh failed: {status}");
     });
+}
+
+/// The path of an installed test tool (`bin/{name}` in the tools' virtual environment). The
+/// set-up script runs once per process first: it returns at once when the pins are installed,
+/// and installs them when they changed.
+pub fn test_tool(name: &str) -> PathBuf {
+    ensure_test_tools();
     let state = std::env::var("ORDO_STATE_DIR").map_or_else(|_| workspace_root().join(".run"), PathBuf::from);
     let tool = state.join("test-tools/bin").join(name);
     assert!(tool.exists(), "{} is not installed", tool.display());

@@ -1,0 +1,115 @@
+//! The operators' dashboard on the whole stack: order, payment, delivery and notification
+//! services (trusting a real OpenID Connect provider beside the test keys), the Stripe emulator,
+//! and `ordo-dashboard` signing operators in at that provider.
+
+use crate::browser::Browser;
+use crate::delivery_stack::DeliveryStack;
+use crate::oidc::OidcProvider;
+use ordo_testkit::service_config;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The dashboard's client id at the provider (the services' audience for its tokens).
+pub const CLIENT: &str = "ordo-dashboard";
+/// An operator of the stack's tenant.
+pub const OPERATOR: &str = "op-ada";
+/// A customer of the stack's tenant.
+pub const CUSTOMER: &str = "cu-bo";
+
+pub struct DashboardStack {
+    pub shop: DeliveryStack,
+    pub idp: OidcProvider,
+    pub notification_base: String,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub mail_dir: PathBuf,
+}
+
+impl Drop for DashboardStack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.mail_dir);
+    }
+}
+
+impl DashboardStack {
+    pub async fn start() -> DashboardStack {
+        let idp = OidcProvider::start(&[]).await;
+        let trusted = ordo_config::TrustedIssuerConfig {
+            issuer: idp.issuer.clone(),
+            audience: CLIENT.into(),
+            algorithms: vec!["RS256".into()],
+            public_keys: vec![],
+            jwks_url: Some(idp.jwks_url()),
+        };
+        let shop = DeliveryStack::start_trusting(vec![trusted.clone()]).await;
+        let tenant = shop.s.tenant;
+        idp.set_user(
+            OPERATOR,
+            json!({"tenant_id": tenant, "role": "admin", "email": "ada@shop.test"}),
+        )
+        .await;
+        idp.set_user(
+            CUSTOMER,
+            json!({"tenant_id": tenant, "role": "customer", "email": "bo@shop.test"}),
+        )
+        .await;
+
+        let mail_dir = std::env::temp_dir().join(format!("ordo-mail-{}", uuid::Uuid::now_v7()));
+        let mut cfg = service_config("notification", &shop.s.shop.db, &shop.s.shop.bus);
+        cfg.auth.trusted_issuers = vec![trusted];
+        cfg.notification.transport = "file".into();
+        cfg.notification.file_dir = mail_dir.to_string_lossy().into_owned();
+        cfg.notification.poll_interval_ms = 100;
+        let running = ordo_notification::build(cfg).await.unwrap();
+        let notification_base = format!("http://127.0.0.1:{}", running.port());
+        tokio::spawn(running.run_until_stopped());
+
+        let port = ordo_testkit::peers::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut d = ordo_dashboard::DashboardConfig::defaults();
+        d.http.port = port;
+        let c = &mut d.dashboard;
+        c.public_url = base.clone();
+        c.order_url = shop.s.shop.base.clone();
+        c.payment_url = shop.s.payment_base.clone();
+        c.delivery_url = shop.delivery_base.clone();
+        c.notification_url = notification_base.clone();
+        c.oidc.issuer = idp.issuer.clone();
+        c.oidc.client_id = CLIENT.into();
+        c.oidc.client_secret = ordo_config::Secret::new("unused".into());
+        c.session_key = ordo_config::Secret::new("k".repeat(32));
+        let running = ordo_dashboard::build(d).await.unwrap();
+        tokio::spawn(running.run_until_stopped());
+        DashboardStack {
+            shop,
+            idp,
+            notification_base,
+            base,
+            mail_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sign `sub` in the way a person does: open the dashboard, follow "Sign in", type the
+    /// subject into the provider's form, come back.
+    pub async fn sign_in(&self, b: &Browser, sub: &str) {
+        b.goto(&self.url("/")).await;
+        b.click("#sign-in").await;
+        b.fill("input[name=sub]", sub).await;
+        b.click("input[name=sub] ~ button, form button[type=submit]:not([name=action])")
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !b.url().await.starts_with(&self.base) {
+            assert!(
+                Instant::now() < deadline,
+                "the provider did not send the browser back: {}",
+                b.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
