@@ -199,6 +199,19 @@ impl Browser {
         }
     }
 
+    /// Wait until the address satisfies `pred`; the address.
+    pub async fn wait_url(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url().await;
+            if pred(&url) {
+                return url;
+            }
+            assert!(Instant::now() < deadline, "the address stayed {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Run `script` in the page (`return …` gives a value).
     pub async fn execute(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": args}))

@@ -113,3 +113,23 @@ impl DashboardStack {
         }
     }
 }
+
+/// `ordo_session=…` as the browser holds it, for requests made beside the browser.
+pub async fn session_cookie(b: &Browser) -> String {
+    let cookies = b.cookies().await;
+    let c = cookies.iter().find(|c| c["name"] == "ordo_session").expect("signed in");
+    format!("ordo_session={}", c["value"].as_str().unwrap())
+}
+
+/// The hidden `csrf` and `idempotency_key` of the form with id `form` in a page's HTML.
+pub fn form_secrets(html: &str, form: &str) -> (String, String) {
+    let start = html
+        .find(&format!("id=\"{form}\""))
+        .unwrap_or_else(|| panic!("no form {form}"));
+    let rest = &html[start..];
+    let value = |name: &str| {
+        let at = rest.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        rest[at..rest[at..].find('"').unwrap() + at].to_owned()
+    };
+    (value("csrf"), value("idempotency_key"))
+}

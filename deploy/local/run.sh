@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the four services in the foreground with readable logs; Ctrl-C stops them all.
+# Runs the four services and the operators' dashboard in the foreground with readable logs; Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/debug
@@ -42,6 +42,12 @@ for svc in order payment delivery notification; do
   ORDO_NATS__PASSWORD="local-dev-$svc" "$bin/ordo-$svc" > >(sed -u "s/^/[$svc] /") 2>&1 &
   pids+=($!)
 done
+# The operators' dashboard with the development sign-in (admin of the demo tenant): offered only
+# because this script turns it on with the development configuration. Plain HTTP on loopback,
+# so its cookies are not marked Secure here (they are by default).
+ORDO_DASHBOARD__DEV_SIGN_IN=true ORDO_DASHBOARD__COOKIE_SECURE=false \
+  "$bin/ordo-dashboard" > >(sed -u "s/^/[dashboard] /") 2>&1 &
+pids+=($!)
 echo "==> waiting for the services, then seeding the demo shop"
 "$bin/ordo-demo" seed
 cat <<MSG
@@ -51,6 +57,7 @@ cat <<MSG
     stripe        http://127.0.0.1:12111  (the Stripe emulator; control API under /_emulator/)
     delivery      http://127.0.0.1:8082
     notification  http://127.0.0.1:8083
+    dashboard     http://127.0.0.1:8090   (the operators' pages: "Sign in as the demo operator")
     nats          nats://127.0.0.1:$nats_port (ordo's authorization: one user per service, log .run/nats-authorized/)
 
 ==> Walkthrough: buy the demo zine's PDF and watch the order become paid. In another terminal:

@@ -3,4 +3,7 @@
 //! NATS. Screenshots of every page are kept in `target/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod catalog_mail;
+mod forms;
+mod orders;
 mod sign_in;

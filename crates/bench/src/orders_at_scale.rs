@@ -118,6 +118,8 @@ pub async fn run() {
         );
     }
 
+    dashboard_pages(&base, a).await;
+
     // The plans, as the service role with the tenant's admin scope (RLS applies).
     let pool = db.pool_for("ordo_order", 1).await;
     let plans = [
@@ -164,6 +166,70 @@ pub async fn run() {
         {
             println!("    {}", r.trim());
         }
+    }
+}
+
+/// The operators' list page of the dashboard on the same tenant: server-side time (the
+/// dashboard's `Server-Timing`, its call to the order service included) per page. Budget: 50 ms.
+async fn dashboard_pages(order_base: &str, tenant: Uuid) {
+    let port = ordo_testkit::peers::free_port();
+    let mut cfg = ordo_dashboard::DashboardConfig::defaults();
+    cfg.http.port = port;
+    cfg.dashboard.order_url = order_base.to_owned();
+    // Never contacted: the bench brings its own session.
+    cfg.dashboard.oidc.issuer = "http://127.0.0.1:9".into();
+    cfg.dashboard.session_key = ordo_config::Secret::new("bench-session-key-".repeat(2));
+    let signer = ordo_dashboard::session::Signer::from_config(&cfg.dashboard).unwrap();
+    let running = ordo_dashboard::build(cfg).await.unwrap();
+    tokio::spawn(running.run_until_stopped());
+    let now = ordo_dashboard::session::now();
+    let session = ordo_dashboard::session::Session {
+        subject: "bench".into(),
+        email: "bench@example.com".into(),
+        tenant_id: tenant,
+        token: ordo_testkit::token("admin", tenant, "admin"),
+        csrf: "bench".into(),
+        expires_at: now + 3600,
+    };
+    let line = signer.set_cookie(ordo_dashboard::session::SESSION_COOKIE, &session, now + 3600);
+    let cookie = line.split(';').next().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let pages = [
+        ("list, newest first (50 rows)", "/orders"),
+        ("list, payment refunded", "/orders?payment_status=refunded"),
+        ("list, status paid, highest total", "/orders?status=paid&sort=-total"),
+        ("list, search by e-mail", "/orders?q=c42%40example.com"),
+        ("list, 30 days", "/orders?from=2026-01-01&to=2030-01-01"),
+        ("overview (30 days)", "/"),
+    ];
+    println!(
+        "  {:<34} {:>9} {:>9}   (dashboard, server-side)",
+        "page (tenant with 1M orders)", "p50 ms", "max ms"
+    );
+    for (name, path) in pages {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let res = client
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 200, "{path}");
+            let timing = res.headers()["server-timing"].to_str().unwrap().to_owned();
+            let body = res.text().await.unwrap();
+            assert!(body.contains("<table") || path == "/", "{path}: a page with rows");
+            let dur: f64 = timing.trim_start_matches("total;dur=").parse().unwrap();
+            times.push(dur);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  {:<34} {:>9.2} {:>9.2}",
+            name,
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
     }
 }
 

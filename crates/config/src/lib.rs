@@ -494,6 +494,26 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn trusted_issuers_can_be_given_in_one_environment_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "ORDO_AUTH__TRUSTED_ISSUERS",
+                r#"[{issuer="https://login.shop.test/", audience="ordo-dashboard", algorithms=["RS256"], jwks_url="https://login.shop.test/jwks"}]"#,
+            );
+            let cfg = load(ServiceConfig::defaults("order", 1)).unwrap();
+            let t = &cfg.auth.trusted_issuers;
+            assert_eq!(t.len(), 1);
+            assert_eq!(
+                (t[0].issuer.as_str(), t[0].audience.as_str()),
+                ("https://login.shop.test/", "ordo-dashboard")
+            );
+            assert_eq!(t[0].jwks_url.as_deref(), Some("https://login.shop.test/jwks"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn a_secret_from_the_environment_is_taken_as_written_or_refused() {
         figment::Jail::expect_with(|jail| {
             for pw in ["pw12e45abc", "local-dev-order"] {

@@ -330,6 +330,10 @@ pub async fn observe(
     if !route.starts_with("/static") {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    // How long the page took here (API calls included): browsers' tools and the bench read it.
+    if let Ok(v) = HeaderValue::from_str(&format!("total;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0)) {
+        h.insert(header::HeaderName::from_static("server-timing"), v);
+    }
     metrics::counter!("ordo_dashboard_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("ordo_dashboard_request_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

@@ -98,9 +98,6 @@ impl OrderPage {
     fn error_for(&self, form: &str, field: &str) -> Option<&str> {
         self.notice.as_ref().and_then(|n| n.error_for(form, field))
     }
-    fn notice_for(&self, form: &str) -> Option<&Notice> {
-        self.notice.as_ref().filter(|n| n.form == form && n.field.is_none())
-    }
 }
 
 /// Load everything the page shows.

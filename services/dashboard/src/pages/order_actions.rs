@@ -47,6 +47,21 @@ pub async fn refund(state: web::Data<AppState>, path: web::Path<String>, form: F
                     "Refund of {} requested; Stripe's answer will show here.",
                     ordo_domain::money::human(amount, &currency)
                 )
+            })
+            .map_err(|e| match e {
+                // The API counts in minor units; say it in money.
+                ApiFailure::Refused { status, code, field, .. } if code == "refund_exceeds_remaining" => {
+                    ApiFailure::Refused {
+                        status,
+                        detail: format!(
+                            "{} is more than what is left to refund (see the payment panel)",
+                            ordo_domain::money::human(amount, &currency)
+                        ),
+                        code,
+                        field,
+                    }
+                }
+                other => other,
             }),
     };
     after_post(&state, &back(&id), "refund", result)
