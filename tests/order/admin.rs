@@ -174,6 +174,28 @@ async fn stats_count_revenue_and_compare_periods() {
         2
     );
     let _ = b;
+    // The next day's numbers: these orders are its previous period.
+    let next_day = format!(
+        "/admin/stats?filter[created_from]={}&filter[created_to]={}",
+        fmt(now + time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(25))
+    )
+    .replace('+', "%2B");
+    let (_, doc) = shop.get(&next_day, &Caller::admin(t)).await;
+    let st = &doc["data"][0]["attributes"];
+    let prev = &st["previous_period"];
+    assert_eq!(
+        (st["orders"].as_i64(), prev["orders"].as_i64()),
+        (Some(0), Some(2)),
+        "{doc}"
+    );
+    assert_eq!(prev["average_order_value"], total - 100);
+    assert_eq!(prev["awaiting_fulfillment"], 1);
+    assert_eq!(prev["awaiting_fulfillment_change_percent"], -100.0);
+    assert!(
+        prev["average_order_value_change_percent"].is_null(),
+        "no paid order now"
+    );
     // Other tenants see nothing of it.
     let (_, other) = shop.get(&path, &Caller::admin(uuid::Uuid::now_v7())).await;
     assert_eq!(other["data"].as_array().unwrap().len(), 0);

@@ -230,6 +230,8 @@ pub struct Refunds {
 pub struct Previous {
     pub orders_change_percent: Option<f64>,
     pub revenue_change_percent: Option<f64>,
+    pub average_order_value_change_percent: Option<f64>,
+    pub awaiting_fulfillment_change_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -52,9 +52,15 @@ pub struct RefundsOut {
 pub struct PreviousPeriodOut {
     pub orders: i64,
     pub revenue: i64,
+    /// Null without paid orders then.
+    pub average_order_value: Option<i64>,
+    /// Orders placed in the previous period that are paid and not fulfilled yet.
+    pub awaiting_fulfillment: i64,
     /// Null when the previous period had none.
     pub orders_change_percent: Option<f64>,
     pub revenue_change_percent: Option<f64>,
+    pub average_order_value_change_percent: Option<f64>,
+    pub awaiting_fulfillment_change_percent: Option<f64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -144,6 +150,8 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
                 awaiting_fulfillment: 0,
                 prev_orders: 0,
                 prev_revenue: 0,
+                prev_paid_orders: 0,
+                prev_awaiting_fulfillment: 0,
             });
         }
     }
@@ -169,17 +177,23 @@ async fn stats(state: web::Data<AppState>, req: HttpRequest, who: AdminOnly) -> 
                     revenue: d.revenue,
                 })
                 .collect();
+            let aov = (p.paid_orders > 0).then(|| p.revenue / p.paid_orders);
+            let prev_aov = (p.prev_paid_orders > 0).then(|| p.prev_revenue / p.prev_paid_orders);
             let out = StatsOut {
                 currency: p.currency.clone(),
                 orders: p.orders,
                 revenue: p.revenue,
-                average_order_value: (p.paid_orders > 0).then(|| p.revenue / p.paid_orders),
+                average_order_value: aov,
                 awaiting_fulfillment: p.awaiting_fulfillment,
                 previous_period: PreviousPeriodOut {
                     orders: p.prev_orders,
                     revenue: p.prev_revenue,
+                    average_order_value: prev_aov,
+                    awaiting_fulfillment: p.prev_awaiting_fulfillment,
                     orders_change_percent: change(p.orders, p.prev_orders),
                     revenue_change_percent: change(p.revenue, p.prev_revenue),
+                    average_order_value_change_percent: aov.zip(prev_aov).and_then(|(a, b)| change(a, b)),
+                    awaiting_fulfillment_change_percent: change(p.awaiting_fulfillment, p.prev_awaiting_fulfillment),
                 },
                 daily,
                 refunds: RefundsOut {

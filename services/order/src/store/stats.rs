@@ -14,6 +14,8 @@ pub struct PeriodRow {
     pub awaiting_fulfillment: i64,
     pub prev_orders: i64,
     pub prev_revenue: i64,
+    pub prev_paid_orders: i64,
+    pub prev_awaiting_fulfillment: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -38,7 +40,9 @@ pub async fn period(
             count(*) filter (where created_at >= $2 and captured_amount is not null) as paid_orders,
             count(*) filter (where created_at >= $2 and status = 'paid') as awaiting_fulfillment,
             count(*) filter (where created_at < $2) as prev_orders,
-            coalesce(sum(coalesce(captured_amount, 0) - refunded_amount) filter (where created_at < $2), 0)::bigint as prev_revenue
+            coalesce(sum(coalesce(captured_amount, 0) - refunded_amount) filter (where created_at < $2), 0)::bigint as prev_revenue,
+            count(*) filter (where created_at < $2 and captured_amount is not null) as prev_paid_orders,
+            count(*) filter (where created_at < $2 and status = 'paid') as prev_awaiting_fulfillment
          from orders.orders where tenant_id = $4 and created_at >= $1 and created_at < $3 group by currency order by currency",
     )
     .bind(prev_from)
