@@ -302,6 +302,29 @@ pub fn pi_of(session: &Value) -> String {
 
 /// No consumer dead-lettered anything, once the retries of anything failing are spent (the
 /// tests' consumers back off 20 → 200 ms for 16 attempts: under 3 s).
+/// A payment session for `who`'s digital cart, and the order service's rejection of that payment
+/// published although it has not succeeded: the payment service cannot refund it yet and, after
+/// its attempts, dead-letters the event. The PaymentIntent's id.
+pub async fn reject_an_unpaid_payment(s: &Stack, who: &Caller) -> String {
+    let cart = s.digital_cart(who).await;
+    let pi = pi_of(&s.session(who, &cart).await);
+    let mut meta = ordo_events::EventMetadata::for_event::<ordo_events::order::v1::OrderPaymentRejected>(
+        &s.tenant.to_string(),
+        &cart,
+        0,
+    );
+    meta.tenant_id = s.tenant.to_string();
+    let event = ordo_events::order::v1::OrderPaymentRejected {
+        meta: Some(meta),
+        cart_id: cart,
+        payment_intent_id: pi.clone(),
+        reason: "cart_empty".into(),
+        ..Default::default()
+    };
+    s.shop.publish(s.tenant, &event).await;
+    pi
+}
+
 pub async fn assert_no_dead_letters(s: &Stack) {
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let dead = dead_letters(s).await;

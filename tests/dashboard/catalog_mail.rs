@@ -4,7 +4,6 @@
 
 use ordo_tests::browser::Browser;
 use ordo_tests::dashboard_stack::*;
-use ordo_tests::stack::pi_of;
 
 #[tokio::test]
 async fn the_catalog_changes_stock_and_creates_products() {
@@ -73,24 +72,7 @@ async fn mail_and_dead_letters_are_listed_and_a_replay_says_what_happened() {
     let d = DashboardStack::start().await;
     let s = &d.shop.s;
     let paid = d.shop.paid_order(&s.customer("ada"), 0).await;
-    // A rejection for a payment that has not succeeded: the payment service dead-letters it.
-    let c = s.customer("yoko");
-    let cart = s.digital_cart(&c).await;
-    let pi = pi_of(&s.session(&c, &cart).await);
-    let mut meta = ordo_events::EventMetadata::for_event::<ordo_events::order::v1::OrderPaymentRejected>(
-        &s.tenant.to_string(),
-        &cart,
-        0,
-    );
-    meta.tenant_id = s.tenant.to_string();
-    let event = ordo_events::order::v1::OrderPaymentRejected {
-        meta: Some(meta),
-        cart_id: cart.clone(),
-        payment_intent_id: pi.clone(),
-        reason: "cart_empty".into(),
-        ..Default::default()
-    };
-    s.shop.publish(s.tenant, &event).await;
+    ordo_tests::stack::reject_an_unpaid_payment(s, &s.customer("yoko")).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while ordo_tests::stack::dead_letters(s).await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "never dead-lettered");

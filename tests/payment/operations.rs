@@ -57,24 +57,7 @@ async fn reconciliation_goes_on_past_an_event_it_cannot_resolve() {
 async fn dead_letters_are_listed_per_tenant_and_replayed_by_an_admin() {
     let s = Stack::start().await;
     let c = s.customer("yoko");
-    let cart = s.digital_cart(&c).await;
-    let pi = pi_of(&s.session(&c, &cart).await);
-    // A rejection for a payment that has not succeeded: the payment service cannot refund it
-    // yet and, after its attempts, dead-letters the event.
-    let mut meta = ordo_events::EventMetadata::for_event::<ordo_events::order::v1::OrderPaymentRejected>(
-        &s.tenant.to_string(),
-        &cart,
-        0,
-    );
-    meta.tenant_id = s.tenant.to_string();
-    let event = ordo_events::order::v1::OrderPaymentRejected {
-        meta: Some(meta),
-        cart_id: cart.clone(),
-        payment_intent_id: pi.clone(),
-        reason: "cart_empty".into(),
-        ..Default::default()
-    };
-    s.shop.publish(s.tenant, &event).await;
+    let pi = reject_an_unpaid_payment(&s, &c).await;
     let payment = |path: &str| format!("{}{path}", s.payment_base);
     let get = |who: &Caller, path: String| {
         let (http, token) = (s.http.clone(), who.token.clone());
