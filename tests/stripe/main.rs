@@ -2,6 +2,8 @@
 //! will drive it: if these pass, the same client code talks to Stripe with a real key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
+
 use stripe::{Client, ClientBuilder, RequestStrategy, StripeError};
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CapturePaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,

@@ -2,7 +2,7 @@
 //! machine of a card PaymentIntent with Stripe's test payment methods.
 
 use crate::form::Form;
-use crate::{State, Store, StripeError, handle, now, random_id};
+use crate::{State, Store, StripeError, handle, handle_as, now, random_id};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -13,6 +13,9 @@ const SUCCEEDING: &[&str] = &[
     "pm_card_amex",
 ];
 const DECLINED: &[&str] = &["pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"];
+/// Needs the customer to authenticate (3-D Secure): confirming leaves `requires_action` until the
+/// browser completes or fails the challenge (`POST /_emulator/payment_intents/{id}/authenticate`).
+pub const AUTHENTICATION_REQUIRED: &str = "pm_card_authenticationRequired";
 /// Emulator-only: confirms into `processing`, like Stripe's asynchronous payment methods; the
 /// control API settles it later (`POST /_emulator/payment_intents/{id}/settle`).
 pub const ASYNC: &str = "pm_async_processing";
@@ -88,7 +91,14 @@ fn confirm_intent(pi: &mut Value, pm: Option<&str>) -> Result<(), StripeError> {
         ));
     };
     let amount = pi["amount"].as_i64().unwrap_or(0);
-    if pm == ASYNC {
+    if pm == AUTHENTICATION_REQUIRED && status(pi) != "requires_action" {
+        pi["status"] = json!("requires_action");
+        pi["last_payment_error"] = Value::Null;
+        pi["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}});
+        Ok(())
+    } else if pm == AUTHENTICATION_REQUIRED {
+        Ok(())
+    } else if pm == ASYNC {
         pi["latest_charge"] = json!(random_id("ch"));
         pi["last_payment_error"] = Value::Null;
         pi["status"] = json!("processing");
@@ -200,7 +210,7 @@ pub async fn create(state: web::Data<State>, req: HttpRequest, body: web::Bytes)
 
 pub async fn retrieve(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let id = path.into_inner();
-    handle(&state, &req, &[], |store, _| {
+    handle_as(&state, &req, &[], Some(&id), |store, _| {
         store
             .intents
             .get(&id)
@@ -274,8 +284,8 @@ pub async fn confirm(
     body: web::Bytes,
 ) -> HttpResponse {
     let id = path.into_inner();
-    handle(&state, &req, &body, |store, f| {
-        known(f, &["payment_method", "return_url", "expand"])?;
+    handle_as(&state, &req, &body, Some(&id), |store, f| {
+        known(f, &["payment_method", "return_url", "expand", "client_secret"])?;
         with_intent(store, &id, |pi| confirm_intent(pi, f.get("payment_method")))
     })
 }
@@ -365,6 +375,7 @@ impl Store {
         }
         match after {
             "processing" => self.emit("payment_intent.processing", pi),
+            "requires_action" => self.emit("payment_intent.requires_action", pi),
             "requires_capture" => {
                 let charge = self.charge_of(pi);
                 self.emit("charge.succeeded", &charge);
@@ -385,6 +396,72 @@ impl Store {
             "canceled" => self.emit("payment_intent.canceled", pi),
             _ => {}
         }
+    }
+}
+
+/// The customer completed (`complete`) or failed (`fail`) the authentication an intent in
+/// `requires_action` asked for.
+pub(crate) fn authenticate(
+    store: &mut Store,
+    id: &str,
+    client_secret: &str,
+    outcome: &str,
+) -> Result<Value, StripeError> {
+    let pi = store
+        .intents
+        .get_mut(id)
+        .filter(|pi| pi["client_secret"].as_str() == Some(client_secret))
+        .ok_or_else(|| StripeError::missing(id, "intent"))?;
+    if status(pi) != "requires_action" {
+        return Err(StripeError::state(format!(
+            "This PaymentIntent is {}, not requires_action.",
+            status(pi)
+        )));
+    }
+    pi["next_action"] = Value::Null;
+    let declined = match outcome {
+        "complete" => {
+            let amount = pi["amount"].clone();
+            pi["latest_charge"] = json!(random_id("ch"));
+            if pi["capture_method"] == "manual" {
+                pi["status"] = json!("requires_capture");
+                pi["amount_capturable"] = amount;
+            } else {
+                pi["status"] = json!("succeeded");
+                pi["amount_received"] = amount;
+            }
+            None
+        }
+        "fail" => {
+            let error = json!({"type": "card_error", "code": "payment_intent_authentication_failure",
+                "message": "We are unable to authenticate your payment method. Please choose a different payment method and try again."});
+            pi["status"] = json!("requires_payment_method");
+            pi["payment_method"] = Value::Null;
+            pi["last_payment_error"] = error.clone();
+            Some(StripeError {
+                status: 402,
+                body: json!({ "error": error }),
+            })
+        }
+        other => {
+            return Err(StripeError::invalid(
+                &format!("outcome {other:?}: complete or fail"),
+                Some("outcome"),
+            ));
+        }
+    };
+    let snapshot = pi.clone();
+    store.emit_transition("requires_action", &snapshot, declined.as_ref());
+    match declined {
+        Some(e) => Err(StripeError {
+            status: 402,
+            body: {
+                let mut b = e.body;
+                b["error"]["payment_intent"] = snapshot;
+                b
+            },
+        }),
+        None => Ok(snapshot),
     }
 }
 

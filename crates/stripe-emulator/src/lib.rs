@@ -24,6 +24,13 @@
 //! * `POST /_emulator/payment_intents/{id}/settle` `{"outcome": "succeeded"|"failed", "webhook": bool}`;
 //! * `GET /_emulator/payment_intents` — every intent (tests count them per cart).
 //!
+//! For browsers ([`browser`]): `GET /v3/` serves a subset of Stripe.js (`Stripe(pk)`,
+//! `elements({clientSecret})`, `create('payment')`, `mount`, `confirmPayment`,
+//! `retrievePaymentIntent`) whose card field takes Stripe's test card numbers and calls this
+//! emulator, so a storefront's page code runs unchanged against it and against Stripe. The
+//! publishable key (`pk_…` for the emulator's `sk_…`) may confirm and read an intent whose client
+//! secret it shows; `/v1` answers cross-origin requests (CORS), as Stripe's API does.
+//!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
 //! let emulator = ordo_stripe_emulator::start("127.0.0.1:0", "sk_test_ordo").await?;
@@ -31,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+mod browser;
 pub mod events;
 mod form;
 mod intents;
@@ -121,12 +129,17 @@ pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn authorized(req: &HttpRequest, key: &str) -> bool {
+fn bearer(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|k| k == key)
+}
+
+/// The publishable key that goes with secret key `api_key` (`sk_test_x` → `pk_test_x`): what a
+/// browser holds. It may only confirm or read one PaymentIntent whose client secret it shows.
+pub fn publishable_key(api_key: &str) -> String {
+    api_key.replacen("sk_", "pk_", 1)
 }
 
 fn respond(status: u16, body: &Value, replayed: bool) -> HttpResponse {
@@ -139,22 +152,51 @@ fn respond(status: u16, body: &Value, replayed: bool) -> HttpResponse {
     res.json(body)
 }
 
-/// Run `op` with Stripe's auth and idempotency rules around it.
+/// Run `op` with Stripe's auth and idempotency rules around it (the secret key only).
 fn handle(
     state: &State,
     req: &HttpRequest,
     body: &[u8],
     op: impl FnOnce(&mut Store, &form::Form) -> Result<(u16, Value), StripeError>,
 ) -> HttpResponse {
-    if !authorized(req, &state.api_key) {
+    handle_as(state, req, body, None, op)
+}
+
+/// As [`handle`], and with the publishable key too when the request shows the client secret of
+/// PaymentIntent `intent` (`client_secret` in the body, or in the query of a GET): how Stripe.js
+/// confirms and reads the intent it was given.
+fn handle_as(
+    state: &State,
+    req: &HttpRequest,
+    body: &[u8],
+    intent: Option<&str>,
+    op: impl FnOnce(&mut Store, &form::Form) -> Result<(u16, Value), StripeError>,
+) -> HttpResponse {
+    let key = bearer(req);
+    let secret = key == Some(state.api_key.as_str());
+    let publishable = intent.is_some() && key == Some(publishable_key(&state.api_key).as_str());
+    if !secret && !publishable {
         let e = json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}});
         return respond(401, &e, false);
     }
-    let form = match form::Form::parse(body) {
+    let raw: &[u8] = if req.method() == actix_web::http::Method::GET {
+        req.query_string().as_bytes()
+    } else {
+        body
+    };
+    let form = match form::Form::parse(raw) {
         Ok(f) => f,
         Err(e) => return respond(e.status, &e.body, false),
     };
     let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    if let (true, Some(id)) = (publishable && !secret, intent) {
+        let shown = form.get("client_secret");
+        let expected = store.intents.get(id).and_then(|pi| pi["client_secret"].as_str());
+        if shown.is_none() || shown != expected {
+            let e = StripeError::missing(id, "intent");
+            return respond(e.status, &e.body, false);
+        }
+    }
     let key = req
         .headers()
         .get("idempotency-key")
@@ -301,7 +343,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/_emulator/webhooks/stats", web::get().to(webhooks::get_stats))
         .route("/_emulator/refunds", web::post().to(dashboard_refund))
         .route("/_emulator/payment_intents", web::get().to(all_intents))
-        .route("/_emulator/payment_intents/{id}/settle", web::post().to(settle));
+        .route("/_emulator/payment_intents/{id}/settle", web::post().to(settle))
+        .route(
+            "/_emulator/payment_intents/{id}/authenticate",
+            web::post().to(browser::authenticate),
+        )
+        .route("/v3", web::get().to(browser::stripe_js))
+        .route("/v3/", web::get().to(browser::stripe_js));
 }
 
 /// A running emulator.
@@ -364,6 +412,7 @@ pub async fn start(addr: &str, api_key: &str) -> anyhow::Result<Emulator> {
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(browser::cors))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(1 << 20))
             .app_data(web::JsonConfig::default().limit(1 << 20))
