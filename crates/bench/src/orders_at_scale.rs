@@ -179,7 +179,7 @@ async fn dashboard_pages(order_base: &str, tenant: Uuid) {
     // Never contacted: the bench brings its own session.
     cfg.dashboard.oidc.issuer = "http://127.0.0.1:9".into();
     cfg.dashboard.session_key = ordo_config::Secret::new("bench-session-key-".repeat(2));
-    let signer = ordo_dashboard::session::Signer::from_config(&cfg.dashboard).unwrap();
+    let signer = ordo_dashboard::session::signer(&cfg.dashboard).unwrap();
     let running = ordo_dashboard::build(cfg).await.unwrap();
     tokio::spawn(running.run_until_stopped());
     let now = ordo_dashboard::session::now();

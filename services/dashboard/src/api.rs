@@ -3,6 +3,8 @@
 //! answer that is not a success becomes an [`ApiFailure`] carrying the API's own words.
 
 use crate::config::DashboardSection;
+pub use ordo_web::client::ApiFailure;
+use ordo_web::client::ServiceClient;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -38,61 +40,26 @@ impl Service {
     }
 }
 
-/// A call that did not succeed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ApiFailure {
-    /// 401: the token expired or was revoked; the operator signs in again.
-    #[error("your session has ended")]
-    SignedOut,
-    /// 404: not there, or another tenant's (row-level security cannot tell them apart).
-    #[error("not found")]
-    NotFound,
-    /// A 4xx with the API's error: its detail, stable code and the field at fault.
-    #[error("{detail}")]
-    Refused {
-        status: u16,
-        code: String,
-        detail: String,
-        field: Option<String>,
-    },
-    /// The service did not answer, or answered 5xx.
-    #[error("the {service} service is unavailable right now ({why}); submitting the same form again is safe")]
-    Unavailable { service: &'static str, why: String },
-}
-
-impl ApiFailure {
-    /// The message shown next to a form.
-    pub fn words(&self) -> String {
-        match self {
-            ApiFailure::Refused { detail, code, .. } => format!("{detail} ({code})"),
-            other => other.to_string(),
-        }
-    }
-}
-
 /// A client of the four services.
 #[derive(Debug, Clone)]
 pub struct Api {
     http: reqwest::Client,
-    order: String,
-    payment: String,
-    delivery: String,
-    notification: String,
+    order: ServiceClient,
+    payment: ServiceClient,
+    delivery: ServiceClient,
+    notification: ServiceClient,
 }
 
 impl Api {
     pub fn new(cfg: &DashboardSection) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(cfg.request_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        let trim = |u: &str| u.trim_end_matches('/').to_owned();
+        let http = ordo_web::client::http_client(Duration::from_millis(cfg.request_timeout_ms))?;
+        let client = |s: Service, base: &str| ServiceClient::new(s.name(), base, http.clone());
         Ok(Api {
+            order: client(Service::Order, &cfg.order_url),
+            payment: client(Service::Payment, &cfg.payment_url),
+            delivery: client(Service::Delivery, &cfg.delivery_url),
+            notification: client(Service::Notification, &cfg.notification_url),
             http,
-            order: trim(&cfg.order_url),
-            payment: trim(&cfg.payment_url),
-            delivery: trim(&cfg.delivery_url),
-            notification: trim(&cfg.notification_url),
         })
     }
 
@@ -101,7 +68,7 @@ impl Api {
         self.http.clone()
     }
 
-    fn base(&self, s: Service) -> &str {
+    fn of(&self, s: Service) -> &ServiceClient {
         match s {
             Service::Order => &self.order,
             Service::Payment => &self.payment,
@@ -112,11 +79,7 @@ impl Api {
 
     /// `GET path` (with its query) as `token`, the document parsed as `T`.
     pub async fn get<T: DeserializeOwned>(&self, s: Service, path: &str, token: &str) -> Result<T, ApiFailure> {
-        let body = self.call(Method::GET, s, path, token, None, None).await?;
-        serde_json::from_slice(&body).map_err(|e| ApiFailure::Unavailable {
-            service: s.name(),
-            why: format!("unexpected answer: {e}"),
-        })
+        self.of(s).get(path, token).await
     }
 
     /// A state-changing call: `body` as JSON:API, `key` as its Idempotency-Key (the form's, so a
@@ -130,65 +93,6 @@ impl Api {
         body: Option<serde_json::Value>,
         key: Option<&str>,
     ) -> Result<serde_json::Value, ApiFailure> {
-        let raw = self.call(method, s, path, token, body, key).await?;
-        Ok(serde_json::from_slice(&raw).unwrap_or_default())
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        s: Service,
-        path: &str,
-        token: &str,
-        body: Option<serde_json::Value>,
-        key: Option<&str>,
-    ) -> Result<bytes::Bytes, ApiFailure> {
-        let started = std::time::Instant::now();
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base(s)))
-            .bearer_auth(token)
-            .header("accept", "application/vnd.api+json");
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/vnd.api+json")
-                .body(b.to_string());
-        }
-        if let Some(k) = key {
-            req = req.header("idempotency-key", k);
-        }
-        let unavailable = |why: String| ApiFailure::Unavailable { service: s.name(), why };
-        let res = req.send().await.map_err(|e| unavailable(e.to_string()))?;
-        let status = res.status().as_u16();
-        let raw = res.bytes().await.map_err(|e| unavailable(e.to_string()))?;
-        metrics::histogram!("ordo_dashboard_api_seconds", "service" => s.name(), "method" => method.to_string())
-            .record(started.elapsed().as_secs_f64());
-        match status {
-            200..=299 => Ok(raw),
-            401 => Err(ApiFailure::SignedOut),
-            404 => Err(ApiFailure::NotFound),
-            400..=499 => {
-                let doc: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
-                let e = &doc["errors"][0];
-                let field = e["source"]["pointer"]
-                    .as_str()
-                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
-                    .or_else(|| e["source"]["parameter"].as_str().map(str::to_owned));
-                Err(ApiFailure::Refused {
-                    status,
-                    code: e["code"].as_str().unwrap_or("refused").to_owned(),
-                    detail: e["detail"]
-                        .as_str()
-                        .or(e["title"].as_str())
-                        .unwrap_or("the request was refused")
-                        .to_owned(),
-                    field,
-                })
-            }
-            _ => {
-                tracing::warn!(service = s.name(), status, path, "service error");
-                Err(unavailable(format!("HTTP {status}")))
-            }
-        }
+        self.of(s).send(method, path, token, body, key).await
     }
 }

@@ -72,7 +72,7 @@ pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     let listener = TcpListener::bind((config.http.host.as_str(), config.http.port))?;
     let api = api::Api::new(&config.dashboard)?;
     let state = AppState {
-        signer: session::Signer::from_config(&config.dashboard)?,
+        signer: session::signer(&config.dashboard)?,
         oidc: oidc::Oidc::from_config(&config.dashboard, api.http()),
         api,
         config,
@@ -85,10 +85,12 @@ pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     let port = listener.local_addr()?.port();
     let limit = state.config.http.body_limit_bytes;
     let data = actix_web::web::Data::new(state);
+    let csp = actix_web::web::Data::new(ordo_web::page::ContentSecurityPolicy::strict());
     let _ = ordo_http::metrics_handle();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(web::observe))
+            .wrap(from_fn(ordo_web::page::security_headers))
+            .app_data(csp.clone())
             .app_data(data.clone())
             .app_data(actix_web::web::PayloadConfig::new(limit))
             .configure(pages::routes)

@@ -1,15 +1,13 @@
 //! What every page shares: the signed-in [`Operator`] extractor, posted [`Form`]s (CSRF checked,
-//! Idempotency-Key read), one-time flash messages, the page error type and its pages, and the
-//! middleware that sets security headers and counts requests.
+//! Idempotency-Key read), one-time flash messages, the page error type and its pages (security
+//! headers and helpers: `ordo_web::page`).
 
 use crate::AppState;
 use crate::api::ApiFailure;
 use crate::session::{Expiring, FLASH_COOKIE, SESSION_COOKIE, Session, now, same};
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use std::future::Future;
@@ -101,25 +99,11 @@ impl ResponseError for PageError {
 
 pub type PageResult = Result<HttpResponse, PageError>;
 
-/// 303 to `to`.
-pub fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
-}
+pub use ordo_web::page::{form_pairs, local_path, see_other};
 
 /// A rendered template as a page.
 pub fn html(t: &impl Template) -> PageResult {
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(t.render()?))
-}
-
-/// A path of the dashboard (never another site: no scheme, no `//`).
-pub fn local_path(p: &str) -> String {
-    if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') {
-        p.to_owned()
-    } else {
-        "/".to_owned()
-    }
+    Ok(ordo_web::page::html(t)?)
 }
 
 /// The signed-in operator, from the session cookie; without one, the page sends the browser
@@ -181,14 +165,6 @@ impl Form {
     pub fn token(&self) -> &str {
         &self.operator.token
     }
-}
-
-/// Parse `application/x-www-form-urlencoded` pairs.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    web::Query::<Vec<(String, String)>>::from_query(&text)
-        .map(|q| q.into_inner())
-        .unwrap_or_default()
 }
 
 impl FromRequest for Form {
@@ -302,40 +278,4 @@ pub fn shown(state: &AppState, mut res: HttpResponse, notice: &Option<Notice>) -
 
 pub async fn not_found() -> PageResult {
     Err(PageError::NotFound)
-}
-
-/// Middleware: security headers on every answer, no caching of pages, request metrics.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let method = req.method().to_string();
-    let started = std::time::Instant::now();
-    let mut res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-    let status = res.status().as_u16();
-    let h = res.headers_mut();
-    for (name, value) in [
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "same-origin"),
-        ("x-frame-options", "DENY"),
-    ] {
-        h.insert(header::HeaderName::from_static(name), HeaderValue::from_static(value));
-    }
-    if !route.starts_with("/static") {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    // How long the page took here (API calls included): browsers' tools and the bench read it.
-    if let Ok(v) = HeaderValue::from_str(&format!("total;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0)) {
-        h.insert(header::HeaderName::from_static("server-timing"), v);
-    }
-    metrics::counter!("ordo_dashboard_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("ordo_dashboard_request_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    Ok(res)
 }

@@ -50,12 +50,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest, op: Operator) ->
 }
 
 fn refused(field: &str, detail: String) -> ApiFailure {
-    ApiFailure::Refused {
-        status: 422,
-        code: "invalid_field".into(),
-        detail,
-        field: Some(field.into()),
-    }
+    ApiFailure::field(field, "invalid_field", detail)
 }
 
 /// An inventory field: empty is unlimited (null), else a whole number ≥ 0.

@@ -22,15 +22,14 @@ pub async fn refund(state: web::Data<AppState>, path: web::Path<String>, form: F
     let currency = form.get("currency").to_owned();
     let exponent = ordo_domain::money::Currency::parse(&currency).map_or(2, |c| c.exponent());
     let result = match ordo_domain::money::parse_major(form.get("amount"), exponent) {
-        None | Some(0) => Err(ApiFailure::Refused {
-            status: 422,
-            code: "invalid_amount".into(),
-            detail: format!(
+        None | Some(0) => Err(ApiFailure::field(
+            "amount",
+            "invalid_amount",
+            format!(
                 "the amount is a positive number with at most {exponent} decimals, e.g. {}",
                 ordo_domain::money::plain(1250, &currency)
             ),
-            field: Some("amount".into()),
-        }),
+        )),
         Some(amount) => state
             .api
             .send(
@@ -50,17 +49,22 @@ pub async fn refund(state: web::Data<AppState>, path: web::Path<String>, form: F
             })
             .map_err(|e| match e {
                 // The API counts in minor units; say it in money.
-                ApiFailure::Refused { status, code, field, .. } if code == "refund_exceeds_remaining" => {
-                    ApiFailure::Refused {
-                        status,
-                        detail: format!(
-                            "{} is more than what is left to refund (see the payment panel)",
-                            ordo_domain::money::human(amount, &currency)
-                        ),
-                        code,
-                        field,
-                    }
-                }
+                ApiFailure::Refused {
+                    status,
+                    code,
+                    field,
+                    pointer,
+                    ..
+                } if code == "refund_exceeds_remaining" => ApiFailure::Refused {
+                    status,
+                    detail: format!(
+                        "{} is more than what is left to refund (see the payment panel)",
+                        ordo_domain::money::human(amount, &currency)
+                    ),
+                    code,
+                    field,
+                    pointer,
+                },
                 other => other,
             }),
     };
@@ -89,12 +93,11 @@ pub async fn ship(state: web::Data<AppState>, path: web::Path<String>, form: For
     let id = path_id(&path)?;
     let lines = form.all("line_id");
     let result = if lines.is_empty() {
-        Err(ApiFailure::Refused {
-            status: 422,
-            code: "invalid_shipment".into(),
-            detail: "choose at least one line to ship".into(),
-            field: Some("line_ids".into()),
-        })
+        Err(ApiFailure::field(
+            "line_ids",
+            "invalid_shipment",
+            "choose at least one line to ship".into(),
+        ))
     } else {
         state
             .api
