@@ -133,6 +133,24 @@ async fn a_mixed_order_is_fulfilled_by_its_shipment_and_delivered_when_the_parce
     assert_eq!(created["data"]["attributes"]["status"], "shipped");
     let fulfilled = shop.wait_status(&order, "fulfilled").await;
     assert_eq!(attr(&fulfilled, "fulfillment_status"), "partially_delivered");
+    // The customer reads the carrier and tracking number in their order's history.
+    let (_, mine) = shop.s.shop.get(&format!("/store/orders/{order}"), &ada).await;
+    let shipped = mine["data"]["attributes"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["to"] == "fulfilled")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            shipped["detail"]["carrier"].as_str(),
+            shipped["detail"]["tracking_number"].as_str()
+        ),
+        (Some("DHL"), Some("00340434161094042557")),
+        "{shipped}"
+    );
+    assert_eq!(shipped["detail"]["shipment_id"], shipment_id.as_str());
     let (s, b) = shop.s.shop.post(&path, &admin, shipment("UPS", "T2", &physical)).await;
     assert_eq!(
         (s, b["errors"][0]["code"].as_str()),

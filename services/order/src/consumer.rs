@@ -61,6 +61,8 @@ struct Planned {
     trigger: Trigger,
     payment_intent_id: Option<String>,
     meta: Option<EventMetadata>,
+    /// More for the history row (a shipment's carrier and tracking number).
+    note: Option<serde_json::Value>,
 }
 
 fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
@@ -83,6 +85,7 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
             trigger,
             payment_intent_id: pi.filter(|p| !p.is_empty()).map(str::to_owned),
             meta,
+            note: None,
         }))
     };
     match d.subject.as_str() {
@@ -150,25 +153,31 @@ fn plan(d: &Delivery) -> Result<Option<Planned>, HandlerError> {
         }
         ShipmentCreated::SUBJECT => {
             let e: ShipmentCreated = d.decode()?;
-            with(
+            let note = serde_json::json!({
+                "shipment_id": e.shipment_id, "carrier": e.carrier, "tracking_number": e.tracking_number,
+            });
+            let planned = with(
                 &e.order_id,
                 Trigger::LinesFulfilled {
                     lines: uuids(&e.line_ids)?,
                 },
                 None,
                 e.meta,
-            )
+            );
+            planned.map(|p| p.map(|p| Planned { note: Some(note), ..p }))
         }
         ShipmentDelivered::SUBJECT => {
             let e: ShipmentDelivered = d.decode()?;
-            with(
+            let note = serde_json::json!({ "shipment_id": e.shipment_id });
+            let planned = with(
                 &e.order_id,
                 Trigger::LinesDelivered {
                     lines: uuids(&e.line_ids)?,
                 },
                 None,
                 e.meta,
-            )
+            );
+            planned.map(|p| p.map(|p| Planned { note: Some(note), ..p }))
         }
         // Session created, canceled (a consequence of our own cancel), refund failed, grants
         // revoked: nothing to change on the order.
@@ -311,16 +320,13 @@ impl Handler for PaymentAndDeliveryEvents {
             },
         }
         let actor = format!("event:{}", d.subject);
-        let result = lifecycle::apply(
-            tx,
-            p.order_id,
-            d.event_id,
-            p.trigger,
-            &actor,
-            p.meta.as_ref(),
-            p.payment_intent_id.as_deref(),
-        )
-        .await;
+        let source = lifecycle::Source {
+            actor: &actor,
+            cause: p.meta.as_ref(),
+            payment_intent_id: p.payment_intent_id.as_deref(),
+            note: p.note.take(),
+        };
+        let result = lifecycle::apply(tx, p.order_id, d.event_id, p.trigger, source).await;
         match result {
             Ok(_) => Ok(()),
             Err(app::Error::NotFound { .. }) => {

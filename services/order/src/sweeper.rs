@@ -42,7 +42,15 @@ async fn sweep_tenant(pool: &PgPool, tenant: Uuid, unpaid_ttl_secs: u64) -> Resu
         let trigger = Trigger::Cancel {
             reason: CancelReason::Expired,
         };
-        match lifecycle::apply(&mut tx, order_id, Uuid::now_v7(), trigger, "system:expiry", None, None).await {
+        match lifecycle::apply(
+            &mut tx,
+            order_id,
+            Uuid::now_v7(),
+            trigger,
+            lifecycle::Source::actor("system:expiry"),
+        )
+        .await
+        {
             Ok(_) => {
                 tx.commit().await?;
                 canceled += 1;

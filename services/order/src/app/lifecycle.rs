@@ -210,18 +210,45 @@ pub enum Applied {
     Duplicate,
 }
 
+/// Who or what applies a trigger, and what the history row should say besides the trigger's own
+/// detail.
+#[derive(Debug, Default)]
+pub struct Source<'a> {
+    /// e.g. `customer:<subject>`, `admin:<subject>`, `event:<subject>`, `system:expiry`
+    pub actor: &'a str,
+    /// The event that caused it (its ids go into the events this publishes).
+    pub cause: Option<&'a EventMetadata>,
+    /// Remembered on the order when given.
+    pub payment_intent_id: Option<&'a str>,
+    /// More for the history row's detail (an object, merged in), e.g. a shipment's carrier.
+    pub note: Option<serde_json::Value>,
+}
+
+impl<'a> Source<'a> {
+    pub fn actor(actor: &'a str) -> Source<'a> {
+        Source {
+            actor,
+            ..Default::default()
+        }
+    }
+}
+
 /// Apply `trigger` (identified by `event_id`) to the stored order, in `conn`'s transaction.
-/// `payment_intent_id`, when given, is remembered on the order. `NotFound` when there is no
-/// such order (visible to the scope), `Domain` when the state machine refuses.
+/// `NotFound` when there is no such order (visible to the scope), `Domain` when the state
+/// machine refuses.
 pub async fn apply(
     conn: &mut PgConnection,
     order_id: Uuid,
     event_id: Uuid,
     trigger: Trigger,
-    actor: &str,
-    cause: Option<&EventMetadata>,
-    payment_intent_id: Option<&str>,
+    source: Source<'_>,
 ) -> Result<Applied> {
+    let Source {
+        actor,
+        cause,
+        payment_intent_id,
+        note,
+    } = source;
     let (mut order, rec) = load(conn, order_id)
         .await?
         .ok_or_else(|| Error::not_found("order", order_id))?;
@@ -236,6 +263,13 @@ pub async fn apply(
         Trigger::Refunded { amount } | Trigger::PaymentSucceeded { amount } => json!({ "amount": amount.amount() }),
         Trigger::LinesFulfilled { lines } | Trigger::LinesDelivered { lines } => json!({ "lines": lines }),
         _ => json!({}),
+    };
+    let detail = match (detail, note) {
+        (serde_json::Value::Object(mut d), Some(serde_json::Value::Object(n))) => {
+            d.extend(n);
+            serde_json::Value::Object(d)
+        }
+        (d, _) => d,
     };
     // Why the order would be canceled by this trigger (carried by order.canceled).
     let cancel_reason = match &trigger {

@@ -56,7 +56,15 @@ pub async fn cancel(
         ));
     }
     ordo_db::set_scope(conn, &Scope::service(tenant)).await?;
-    match lifecycle::apply(conn, id, Uuid::now_v7(), Trigger::Cancel { reason }, actor, None, None).await {
+    match lifecycle::apply(
+        conn,
+        id,
+        Uuid::now_v7(),
+        Trigger::Cancel { reason },
+        lifecycle::Source::actor(actor),
+    )
+    .await
+    {
         Ok(Applied::Changed(_) | Applied::Duplicate) => {}
         Err(Error::Domain(e)) => {
             return Err(Error::conflict("order_not_cancelable", e.to_string()));
