@@ -74,9 +74,15 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.display()),
         ];
+        let downloads = profile.join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args, "prefs": {
+                "download.default_directory": downloads.to_string_lossy(),
+                "download.prompt_for_download": false,
+                "safebrowsing.enabled": false,
+            }},
         }}});
         let res: Value = http
             .post(format!("{base}/session"))
@@ -210,6 +216,53 @@ impl Browser {
             assert!(Instant::now() < deadline, "the address stayed {url}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The folder files the browser downloads land in.
+    pub fn downloads(&self) -> PathBuf {
+        self.profile.join("downloads")
+    }
+
+    /// Wait for a finished download; its path.
+    pub async fn wait_download(&self) -> PathBuf {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done: Vec<PathBuf> = std::fs::read_dir(self.downloads())
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| !p.to_string_lossy().ends_with(".crdownload") && !p.to_string_lossy().ends_with(".tmp"))
+                .collect();
+            if let Some(p) = done.into_iter().next() {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "nothing downloaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every address the current page loaded (itself, scripts, styles, images, fetches) that is
+    /// not on 127.0.0.1.
+    pub async fn requests_outside_loopback(&self) -> Vec<String> {
+        let all = self
+            .execute(
+                "return [location.href].concat(performance.getEntriesByType('resource').map(function (e) { return e.name; }))",
+                json!([]),
+            )
+            .await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u.as_str())
+            .filter(|u| !u.starts_with("http://127.0.0.1:") && !u.starts_with("data:"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Press a key in the focused element (`\u{E007}` Enter, `\u{E004}` Tab).
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        self.post("/actions", actions).await;
     }
 
     /// Run `script` in the page (`return …` gives a value).

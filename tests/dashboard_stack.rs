@@ -5,9 +5,7 @@
 use crate::browser::Browser;
 use crate::delivery_stack::DeliveryStack;
 use crate::oidc::OidcProvider;
-use ordo_testkit::service_config;
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The dashboard's client id at the provider (the services' audience for its tokens).
@@ -23,13 +21,7 @@ pub struct DashboardStack {
     pub notification_base: String,
     /// `http://127.0.0.1:<port>`
     pub base: String,
-    pub mail_dir: PathBuf,
-}
-
-impl Drop for DashboardStack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.mail_dir);
-    }
+    pub mail: crate::delivery_stack::Mailbox,
 }
 
 impl DashboardStack {
@@ -42,7 +34,7 @@ impl DashboardStack {
             public_keys: vec![],
             jwks_url: Some(idp.jwks_url()),
         };
-        let shop = DeliveryStack::start_trusting(vec![trusted.clone()]).await;
+        let shop = DeliveryStack::start_trusting(vec![trusted.clone()], false).await;
         let tenant = shop.s.tenant;
         idp.set_user(
             OPERATOR,
@@ -55,15 +47,8 @@ impl DashboardStack {
         )
         .await;
 
-        let mail_dir = std::env::temp_dir().join(format!("ordo-mail-{}", uuid::Uuid::now_v7()));
-        let mut cfg = service_config("notification", &shop.s.shop.db, &shop.s.shop.bus);
-        cfg.auth.trusted_issuers = vec![trusted];
-        cfg.notification.transport = "file".into();
-        cfg.notification.file_dir = mail_dir.to_string_lossy().into_owned();
-        cfg.notification.poll_interval_ms = 100;
-        let running = ordo_notification::build(cfg).await.unwrap();
-        let notification_base = format!("http://127.0.0.1:{}", running.port());
-        tokio::spawn(running.run_until_stopped());
+        let mail = shop.start_notification(vec![trusted]).await;
+        let notification_base = mail.base.clone();
 
         let port = ordo_testkit::peers::free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -86,7 +71,7 @@ impl DashboardStack {
             idp,
             notification_base,
             base,
-            mail_dir,
+            mail,
         }
     }
 

@@ -11,6 +11,29 @@ pub const ASSET_KEY: &str = "comics/moon-1.pdf";
 /// Links name this base (configured); the tests send them to the service's real port.
 pub const PUBLIC_BASE: &str = "https://downloads.shop.test";
 
+/// A notification service and the folder it writes its e-mails to (removed on drop).
+pub struct Mailbox {
+    pub base: String,
+    pub dir: PathBuf,
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Mailbox {
+    /// The e-mails written so far, as text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
+    }
+}
+
 pub struct DeliveryStack {
     pub s: Stack,
     pub delivery_base: String,
@@ -83,17 +106,32 @@ impl DeliveryStack {
         Self::start_on(options, |_| {}).await
     }
 
-    /// The whole stack trusting these token issuers beside the test keys.
-    pub async fn start_trusting(issuers: Vec<ordo_config::TrustedIssuerConfig>) -> DeliveryStack {
+    /// The whole stack trusting these token issuers beside the test keys; with `reachable_links`
+    /// the download links name the delivery service's real address (a browser follows them).
+    pub async fn start_trusting(
+        issuers: Vec<ordo_config::TrustedIssuerConfig>,
+        reachable_links: bool,
+    ) -> DeliveryStack {
         let options = Options {
             trusted_issuers: issuers,
             ..Default::default()
         };
-        Self::start_on(options, |_| {}).await
+        Self::start_configured(options, |c| {
+            if reachable_links {
+                let port = ordo_testkit::peers::free_port();
+                c.http.port = port;
+                c.delivery.public_base_url = format!("http://127.0.0.1:{port}");
+            }
+        })
+        .await
     }
 
     async fn start_on(options: Options, tweak: impl FnOnce(&mut ordo_config::DeliveryConfig)) -> DeliveryStack {
-        let (s, assets, cfg) = Self::prepare_on(options, |c| tweak(&mut c.delivery)).await;
+        Self::start_configured(options, |c| tweak(&mut c.delivery)).await
+    }
+
+    async fn start_configured(options: Options, tweak: impl FnOnce(&mut ordo_config::ServiceConfig)) -> DeliveryStack {
+        let (s, assets, cfg) = Self::prepare_on(options, tweak).await;
         let running = ordo_delivery::build(cfg).await.unwrap();
         let delivery_base = format!("http://127.0.0.1:{}", running.port());
         tokio::spawn(running.run_until_stopped());
@@ -170,6 +208,21 @@ impl DeliveryStack {
             http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
             process,
         }
+    }
+
+    /// The notification service on this stack, writing .eml files into a folder of its own (the
+    /// notification tests use SMTP instead).
+    pub async fn start_notification(&self, trusted: Vec<ordo_config::TrustedIssuerConfig>) -> Mailbox {
+        let dir = std::env::temp_dir().join(format!("ordo-mail-{}", uuid::Uuid::now_v7()));
+        let mut cfg = service_config("notification", &self.s.shop.db, &self.s.shop.bus);
+        cfg.auth.trusted_issuers = trusted;
+        cfg.notification.transport = "file".into();
+        cfg.notification.file_dir = dir.to_string_lossy().into_owned();
+        cfg.notification.poll_interval_ms = 100;
+        let running = ordo_notification::build(cfg).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", running.port());
+        tokio::spawn(running.run_until_stopped());
+        Mailbox { base, dir }
     }
 
     /// Upload `bytes` as the seeded digital variant's asset.

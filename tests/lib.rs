@@ -11,6 +11,8 @@
 //! * [`browser`] — headless Chromium through WebDriver ([`browser::Browser`]).
 //! * [`dashboard_stack`] — every service, the provider and the operators' dashboard
 //!   ([`dashboard_stack::DashboardStack`]).
+//! * [`storefront_stack`] — every service, the Stripe emulator and the storefront
+//!   ([`storefront_stack::StorefrontStack`]).
 //!
 //! Everything talks to the real PostgreSQL and NATS; nothing of ours is mocked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,3 +25,4 @@ pub mod delivery_stack;
 pub mod oidc;
 pub mod shop;
 pub mod stack;
+pub mod storefront_stack;
