@@ -230,7 +230,10 @@ impl Browser {
             let done: Vec<PathBuf> = std::fs::read_dir(self.downloads())
                 .unwrap()
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| !p.to_string_lossy().ends_with(".crdownload") && !p.to_string_lossy().ends_with(".tmp"))
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    !name.starts_with('.') && !name.ends_with(".crdownload") && !name.ends_with(".tmp")
+                })
                 .collect();
             if let Some(p) = done.into_iter().next() {
                 return p;

@@ -5,4 +5,5 @@
 //! `target/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod payments;
 mod purchase;
