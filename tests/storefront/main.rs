@@ -5,5 +5,6 @@
 //! `target/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod links;
 mod payments;
 mod purchase;

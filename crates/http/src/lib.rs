@@ -125,7 +125,8 @@ fn is_framework_error<B>(res: &ServiceResponse<B>) -> bool {
         .and_then(|v| v.to_str().ok())
     {
         None => true,
-        Some(ct) => ct.starts_with("text/"),
+        // actix's own errors are plain text; a page a handler chose to send is left alone.
+        Some(ct) => ct.starts_with("text/plain"),
     }
 }
 

@@ -185,7 +185,8 @@ ordo_http::endpoints!(download);
 /// The error answer of a download.
 #[derive(Debug, utoipa::IntoResponses)]
 pub enum DownloadErrors {
-    /// token_unknown | token_revoked | token_expired | download_limit_reached
+    /// token_unknown | token_revoked | token_expired | download_limit_reached (a page in words
+    /// for `Accept: text/html`)
     #[response(status = 403, content_type = "application/vnd.api+json")]
     Refused(ordo_http::ErrorDocument),
     /// range_not_satisfiable | too_many_ranges (`Content-Range: bytes */size`)
@@ -218,7 +219,9 @@ struct RangeHeader {
         (several ranges → multipart/byteranges). A download resumed over several range requests counts as \
         one use; a request counts a new use when it asks for bytes already sent completely in the current \
         run, or after the resume window. Responses carry Content-Disposition: attachment, \
-        X-Content-Type-Options: nosniff, Cache-Control: no-store, Referrer-Policy: no-referrer.",
+        X-Content-Type-Options: nosniff, Cache-Control: no-store, Referrer-Policy: no-referrer. \
+        A refusal is a JSON:API error, or a page in words when the client asks for `text/html` (a browser \
+        following the link): expired, used up, revoked, not valid.",
     params(
         ("token" = String, Path, description = "43 characters of base64url (32 random bytes)"),
         RangeHeader,
@@ -230,6 +233,18 @@ struct RangeHeader {
     ),
 )]
 async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let browser = crate::refusal_page::wants_html(&req);
+    match serve(state, req, token).await {
+        Err(e) if browser => Ok(crate::refusal_page::page(&e)),
+        other => other,
+    }
+}
+
+async fn serve(
     state: web::Data<AppState>,
     req: HttpRequest,
     token: web::Path<String>,

@@ -16,6 +16,7 @@ pub mod downloads;
 pub mod links;
 pub mod order_events;
 pub mod purge;
+pub mod refusal_page;
 pub mod shipment_reads;
 pub mod shipments;
 pub mod storage;
