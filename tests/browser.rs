@@ -76,13 +76,18 @@ impl Browser {
         ];
         let downloads = profile.join("downloads");
         std::fs::create_dir_all(&downloads).unwrap();
+        let mut chrome = json!({"binary": "/usr/bin/chromium", "args": args, "prefs": {
+            "download.default_directory": downloads.to_string_lossy(),
+            "download.prompt_for_download": false,
+            "safebrowsing.enabled": false,
+        }});
+        // Windows narrower than Chromium's smallest are a phone's screen, emulated.
+        if width < 500 {
+            chrome["mobileEmulation"] = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args, "prefs": {
-                "download.default_directory": downloads.to_string_lossy(),
-                "download.prompt_for_download": false,
-                "safebrowsing.enabled": false,
-            }},
+            "goog:chromeOptions": chrome,
         }}});
         let res: Value = http
             .post(format!("{base}/session"))
@@ -259,6 +264,36 @@ impl Browser {
             .filter(|u| !u.starts_with("http://127.0.0.1:") && !u.starts_with("data:"))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Focus the element matching `css` and press `key` on it, as a keyboard user does (Enter on a
+    /// link or button, Space on a radio or checkbox).
+    pub async fn key_on(&self, css: &str, key: &str) {
+        self.find(css).await;
+        self.execute("document.querySelector(arguments[0]).focus()", json!([css])).await;
+        self.press(key).await;
+    }
+
+    /// Type `text` into the focused element.
+    pub async fn type_text(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            let k = c.to_string();
+            actions.push(json!({"type": "keyDown", "value": k}));
+            actions.push(json!({"type": "keyUp", "value": k}));
+        }
+        self.post("/actions", json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}))
+            .await;
+    }
+
+    /// Whether the page is wider than the window (a horizontal scroll bar).
+    pub async fn overflows(&self) -> bool {
+        self.execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1",
+            json!([]),
+        )
+        .await
+            == json!(true)
     }
 
     /// Press a key in the focused element (`\u{E007}` Enter, `\u{E004}` Tab).

@@ -8,3 +8,4 @@
 mod links;
 mod payments;
 mod purchase;
+mod small_screen;
