@@ -270,7 +270,8 @@ impl Browser {
     /// link or button, Space on a radio or checkbox).
     pub async fn key_on(&self, css: &str, key: &str) {
         self.find(css).await;
-        self.execute("document.querySelector(arguments[0]).focus()", json!([css])).await;
+        self.execute("document.querySelector(arguments[0]).focus()", json!([css]))
+            .await;
         self.press(key).await;
     }
 
@@ -282,8 +283,11 @@ impl Browser {
             actions.push(json!({"type": "keyDown", "value": k}));
             actions.push(json!({"type": "keyUp", "value": k}));
         }
-        self.post("/actions", json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}))
-            .await;
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
     }
 
     /// Whether the page is wider than the window (a horizontal scroll bar).

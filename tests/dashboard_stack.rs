@@ -47,7 +47,7 @@ impl DashboardStack {
         )
         .await;
 
-        let mail = shop.start_notification(vec![trusted]).await;
+        let mail = shop.start_notification(vec![trusted], |_| {}).await;
         let notification_base = mail.base.clone();
 
         let port = ordo_testkit::peers::free_port();

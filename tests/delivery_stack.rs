@@ -24,13 +24,17 @@ impl Drop for Mailbox {
 }
 
 impl Mailbox {
-    /// The e-mails written so far, as text.
+    /// The e-mails written so far, as text (quoted-printable soft line breaks and `=3D` undone).
     pub fn messages(&self) -> Vec<String> {
         let mut files: Vec<_> = std::fs::read_dir(&self.dir)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
             .unwrap_or_default();
         files.sort();
-        files.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|m| m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
+            .collect()
     }
 }
 
@@ -212,13 +216,18 @@ impl DeliveryStack {
 
     /// The notification service on this stack, writing .eml files into a folder of its own (the
     /// notification tests use SMTP instead).
-    pub async fn start_notification(&self, trusted: Vec<ordo_config::TrustedIssuerConfig>) -> Mailbox {
+    pub async fn start_notification(
+        &self,
+        trusted: Vec<ordo_config::TrustedIssuerConfig>,
+        tweak: impl FnOnce(&mut ordo_config::NotificationConfig),
+    ) -> Mailbox {
         let dir = std::env::temp_dir().join(format!("ordo-mail-{}", uuid::Uuid::now_v7()));
         let mut cfg = service_config("notification", &self.s.shop.db, &self.s.shop.bus);
         cfg.auth.trusted_issuers = trusted;
         cfg.notification.transport = "file".into();
         cfg.notification.file_dir = dir.to_string_lossy().into_owned();
         cfg.notification.poll_interval_ms = 100;
+        tweak(&mut cfg.notification);
         let running = ordo_notification::build(cfg).await.unwrap();
         let base = format!("http://127.0.0.1:{}", running.port());
         tokio::spawn(running.run_until_stopped());

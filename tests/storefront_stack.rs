@@ -4,6 +4,9 @@
 
 use crate::delivery_stack::{DeliveryStack, Mailbox};
 
+/// The secret the notification service signs order links with, and the storefront checks.
+pub const LINK_SECRET: &str = "order-link-secret-for-tests";
+
 pub struct StorefrontStack {
     pub shop: DeliveryStack,
     pub mail: Mailbox,
@@ -23,7 +26,13 @@ impl StorefrontStack {
             jwks_url: Some(format!("{base}/.well-known/jwks.json")),
         };
         let shop = DeliveryStack::start_trusting(vec![trusted.clone()], true).await;
-        let mail = shop.start_notification(vec![trusted]).await;
+        let order_page = format!("{base}/orders/{{order_id}}");
+        let mail = shop
+            .start_notification(vec![trusted], |n| {
+                n.order_page_url = order_page;
+                n.order_link_secret = ordo_config::Secret::new(LINK_SECRET.into());
+            })
+            .await;
         let mut cfg = ordo_storefront::StorefrontConfig::defaults();
         cfg.http.port = port;
         let s = &mut cfg.storefront;
@@ -37,6 +46,7 @@ impl StorefrontStack {
         s.stripe_api_origin = stripe.trim_end_matches('/').to_owned();
         s.stripe_publishable_key = ordo_stripe_emulator::publishable_key(crate::stack::KEY);
         s.cookie_key = ordo_config::Secret::new("c".repeat(32));
+        s.order_link_secret = ordo_config::Secret::new(LINK_SECRET.into());
         let running = ordo_storefront::build(cfg).await.unwrap();
         tokio::spawn(running.run_until_stopped());
         StorefrontStack { shop, mail, base }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod links;
+mod order_link;
 mod payments;
 mod purchase;
 mod small_screen;

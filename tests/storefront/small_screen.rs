@@ -29,7 +29,8 @@ async fn a_purchase_at_360_px_with_the_keyboard() {
     b.wait_text("Add to cart").await;
     check("product", b.overflows().await);
     let digital = &st.shop.s.catalog.digital;
-    b.key_on(&format!("input[name=variant_id][value='{digital}']"), SPACE).await;
+    b.key_on(&format!("input[name=variant_id][value='{digital}']"), SPACE)
+        .await;
     b.key_on("#add-form button[type=submit]", ENTER).await;
     b.wait_url(|u| u.ends_with("/cart")).await;
     check("cart", b.overflows().await);

@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod order_link;
+
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use ordo_config::AuthConfig;

@@ -310,12 +310,23 @@ pub struct NotificationConfig {
     pub default_sender: String,
     /// The storefront's order page; `{order_id}` and `{order_number}` are replaced.
     pub order_page_url: String,
+    /// Shared with the storefront: order links in e-mails carry a signature made with it, so a
+    /// guest opens their order on another device (`ordo_auth::order_link`). Empty: unsigned links.
+    #[serde(default)]
+    pub order_link_secret: Secret<String>,
+    /// How long a signed order link works.
+    #[serde(default = "order_link_days")]
+    pub order_link_days: u32,
     /// Attempts before a message is given up (`notification.failed`).
     pub max_attempts: u32,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
     /// Fallback poll of the sender when no NOTIFY arrives.
     pub poll_interval_ms: u64,
+}
+
+fn order_link_days() -> u32 {
+    90
 }
 
 /// The sections every service has.
@@ -445,6 +456,8 @@ impl ServiceConfig {
                 default_store_name: "ordo shop".into(),
                 default_sender: "shop@localhost".into(),
                 order_page_url: "http://localhost:3000/orders/{order_id}".into(),
+                order_link_secret: Secret::new(String::new()),
+                order_link_days: order_link_days(),
                 max_attempts: 8,
                 backoff_initial_ms: 1000,
                 backoff_max_ms: 300_000,

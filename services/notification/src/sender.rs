@@ -60,6 +60,19 @@ fn meta<E: Event>(tenant: Uuid, order: Uuid) -> EventMetadata {
     EventMetadata::for_event::<E>(&tenant.to_string(), &order.to_string(), 0)
 }
 
+/// A message due to be sent.
+#[derive(Debug, Clone, Copy)]
+struct Due<'a> {
+    tenant: Uuid,
+    id: Uuid,
+    kind: &'a str,
+    order: Uuid,
+    recipient: &'a str,
+    /// The order's customer, once the order is known here.
+    customer: &'a Option<String>,
+    data: &'a serde_json::Value,
+}
+
 impl Sender {
     /// Run forever: send what is due, then wait for a NOTIFY (a new message) or the poll
     /// interval (backoffs coming due).
@@ -110,7 +123,8 @@ impl Sender {
         let mut tx = ordo_db::begin_scoped(&self.pool, &Scope::service(tenant)).await?;
         let Some(row) = sqlx::query(
             "select m.id, m.kind, m.order_id, m.recipient, m.data, m.attempts,
-                    extract(epoch from now() - m.created_at)::float8 as age
+                    extract(epoch from now() - m.created_at)::float8 as age,
+                    (select o.customer_id from notifications.orders o where o.order_id = m.order_id) as customer_id
              from notifications.messages m
              where m.status = 'pending' and m.next_attempt_at <= now()
                and not exists (select 1 from notifications.messages e
@@ -133,7 +147,17 @@ impl Sender {
         let attempts = row.try_get::<i32, _>("attempts")? + 1;
         let age: f64 = row.try_get("age")?;
         let from = self.sender_of(&mut tx, tenant).await?;
-        let outcome = self.attempt(tenant, id, &kind, order, &recipient, &data, &from).await;
+        let customer: Option<String> = row.try_get("customer_id")?;
+        let due = Due {
+            tenant,
+            id,
+            kind: &kind,
+            order,
+            recipient: &recipient,
+            customer: &customer,
+            data: &data,
+        };
+        let outcome = self.attempt(&due, &from).await;
         match outcome {
             Ok(subject) => {
                 sqlx::query(
@@ -239,24 +263,30 @@ impl Sender {
     }
 
     /// Render and send one message; the subject when it went out.
-    #[allow(clippy::too_many_arguments)]
-    async fn attempt(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        kind: &str,
-        order: Uuid,
-        recipient: &str,
-        data: &serde_json::Value,
-        from: &From,
-    ) -> Result<String, Failure> {
-        let mut data = data.clone();
+    async fn attempt(&self, due: &Due<'_>, from: &From) -> Result<String, Failure> {
+        let Due {
+            tenant,
+            id,
+            kind,
+            order,
+            recipient,
+            ..
+        } = *due;
+        let mut data = due.data.clone();
         let links = if kind == "payment_received" && data["has_digital"].as_bool().unwrap_or(false) {
             self.links(tenant, order, &mut data).await?
         } else {
             vec![]
         };
-        let view = compose::view(kind, &data, from, &order.to_string(), links);
+        let mut view = compose::view(kind, &data, from, &order.to_string(), links);
+        // A guest opens the order on another device with a signed link.
+        if let Some(customer) = &due.customer {
+            let expires =
+                time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(self.cfg.order_link_days) * 86_400;
+            let query =
+                ordo_auth::order_link::query(self.cfg.order_link_secret.expose(), tenant, order, customer, expires);
+            view.order_url = ordo_auth::order_link::signed_url(&view.order_url, &query);
+        }
         let (text, html) = compose::render(&view).map_err(|e| Failure::Never(format!("template: {e}")))?;
         let to: lettre::message::Mailbox = recipient
             .parse()

@@ -27,6 +27,11 @@ pub enum PageError {
     Csrf,
     #[error("{0}")]
     BadRequest(String),
+    /// An order link from an e-mail that expired or was altered.
+    #[error(
+        "This order link has expired or is not valid. Open the order from the browser you bought with, or use the link in your most recent e-mail from us."
+    )]
+    LinkRefused,
     #[error("{0}")]
     Unavailable(String),
     #[error("the page could not be shown")]
@@ -63,7 +68,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::NotFound => StatusCode::NOT_FOUND,
-            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Csrf | PageError::LinkRefused => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +82,7 @@ impl ResponseError for PageError {
         let title = match self {
             PageError::NotFound => "Not found",
             PageError::Csrf => "Please try again",
+            PageError::LinkRefused => "This link no longer works",
             PageError::BadRequest(_) => "That did not work",
             PageError::Unavailable(_) => "One moment",
             PageError::Internal(_) => "Something went wrong",

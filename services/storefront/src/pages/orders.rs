@@ -130,8 +130,44 @@ async fn order_page(state: &AppState, mut shopper: Shopper, id: Uuid, error: Opt
     )
 }
 
-pub async fn show(state: web::Data<AppState>, shopper: Shopper, path: web::Path<String>) -> PageResult {
+/// The signature of an order link from an e-mail (`ordo_auth::order_link`).
+#[derive(Debug, serde::Deserialize)]
+pub struct OrderLink {
+    c: Option<String>,
+    e: Option<i64>,
+    s: Option<String>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    mut shopper: Shopper,
+    path: web::Path<String>,
+    link: web::Query<OrderLink>,
+) -> PageResult {
     let id = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    // From the e-mail, perhaps on another device: a valid link makes this browser the order's
+    // customer (as the purchase's browser was); an expired or altered one is refused.
+    if let (Some(customer), Some(expires), Some(sig)) = (&link.c, link.e, &link.s) {
+        let cfg = &state.config.storefront;
+        let ok = ordo_auth::order_link::verify(
+            cfg.order_link_secret.expose(),
+            cfg.tenant_id,
+            id,
+            customer,
+            expires,
+            sig,
+            crate::identity::now(),
+        );
+        if !ok {
+            metrics::counter!("ordo_storefront_order_links_refused_total").increment(1);
+            return Err(PageError::LinkRefused);
+        }
+        if shopper.0.subject != *customer {
+            shopper.0.subject = customer.clone();
+            shopper.0.cart = None;
+        }
+        metrics::counter!("ordo_storefront_order_links_total").increment(1);
+    }
     order_page(&state, shopper, id, None).await
 }
 
