@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the four services and the operators' dashboard in the foreground with readable logs; Ctrl-C stops them all.
+# Runs the four services, the operators' dashboard and the storefront in the foreground with readable logs; Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/debug
@@ -48,6 +48,17 @@ done
 ORDO_DASHBOARD__DEV_SIGN_IN=true ORDO_DASHBOARD__COOKIE_SECURE=false \
   "$bin/ordo-dashboard" > >(sed -u "s/^/[dashboard] /") 2>&1 &
 pids+=($!)
+# The reference storefront selling the demo shop, paying at the Stripe emulator with its Stripe.js
+# subset (in production: Stripe's keys and https://js.stripe.com/v3/).
+ORDO_STOREFRONT__TENANT_ID=00000000-0000-4000-8000-00000000de30 \
+ORDO_STOREFRONT__SHOP_NAME="Ordo Demo Shop" \
+ORDO_STOREFRONT__COOKIE_SECURE=false \
+ORDO_STOREFRONT__STRIPE_PUBLISHABLE_KEY=pk_test_ordo \
+ORDO_STOREFRONT__STRIPE_JS_URL=http://127.0.0.1:12111/v3/ \
+ORDO_STOREFRONT__STRIPE_API_ORIGIN=http://127.0.0.1:12111 \
+ORDO_STOREFRONT__ORDER_LINK_SECRET=ordo-local-development-order-links-public \
+  "$bin/ordo-storefront" > >(sed -u "s/^/[storefront] /") 2>&1 &
+pids+=($!)
 echo "==> waiting for the services, then seeding the demo shop"
 "$bin/ordo-demo" seed
 cat <<MSG
@@ -58,6 +69,7 @@ cat <<MSG
     delivery      http://127.0.0.1:8082
     notification  http://127.0.0.1:8083
     dashboard     http://127.0.0.1:8090   (the operators' pages: "Sign in as the demo operator")
+    storefront    http://127.0.0.1:3000   (the demo shop for customers; test card 4242 4242 4242 4242)
     nats          nats://127.0.0.1:$nats_port (ordo's authorization: one user per service, log .run/nats-authorized/)
 
 ==> Walkthrough: buy the demo zine's PDF and watch the order become paid. In another terminal:
