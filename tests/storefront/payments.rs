@@ -88,6 +88,33 @@ async fn a_mixed_cart_ships_to_the_address_with_the_chosen_method() {
     assert!(a["totals"]["shipping"].as_i64().unwrap() > 0);
     assert_eq!(a["items"], 4);
     assert_eq!(a["email"], "bo@example.com");
+
+    // The shop ships the parcel: the customer's order page shows the carrier and tracking number.
+    let physical: Vec<String> = a["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "physical")
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    st.shop
+        .s
+        .shop
+        .ok(
+            "POST",
+            &format!("/admin/orders/{order}/shipments"),
+            &st.shop.s.admin(),
+            Some(serde_json::json!({"data": {"type": "shipments", "attributes": {
+                "carrier": "DHL", "tracking_number": "00340434161094042557", "line_ids": physical}}})),
+            201,
+        )
+        .await;
+    st.shop.wait_status(&order, "fulfilled").await;
+    b.goto(&st.url(&format!("/orders/{order}"))).await;
+    b.wait_text("Shipped with DHL, tracking number 00340434161094042557")
+        .await;
+    assert!(b.text("#order-status").await.contains("on its way"));
+    b.screenshot("storefront-order-shipped").await;
 }
 
 #[tokio::test]
