@@ -21,7 +21,6 @@ pub mod web;
 
 pub use config::{DEFAULT_PORT, DashboardConfig, SERVICE};
 
-use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
 use std::net::TcpListener;
@@ -43,29 +42,7 @@ impl AppState {
     }
 }
 
-/// A started dashboard.
-pub struct Running {
-    port: u16,
-    server: Server,
-}
-
-impl std::fmt::Debug for Running {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Running {
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
-}
+pub use ordo_web::server::Running;
 
 /// Build and start the dashboard (the function `main` and the tests both call).
 pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
@@ -86,13 +63,13 @@ pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     let limit = state.config.http.body_limit_bytes;
     let data = actix_web::web::Data::new(state);
     let csp = actix_web::web::Data::new(ordo_web::page::ContentSecurityPolicy::strict());
-    let _ = ordo_http::metrics_handle();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(ordo_web::page::security_headers))
             .app_data(csp.clone())
             .app_data(data.clone())
             .app_data(actix_web::web::PayloadConfig::new(limit))
+            .configure(ordo_web::server::configure_ops)
             .configure(pages::routes)
             .default_service(actix_web::web::to(web::not_found))
     })
@@ -100,5 +77,5 @@ pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     .shutdown_timeout(10)
     .run();
     tracing::info!(service = SERVICE, port, "listening");
-    Ok(Running { port, server })
+    Ok(Running::new(port, server))
 }

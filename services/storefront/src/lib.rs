@@ -17,7 +17,6 @@ pub mod views;
 
 pub use config::{DEFAULT_PORT, SERVICE, StorefrontConfig};
 
-use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
@@ -34,29 +33,7 @@ pub struct AppState {
     pub region: tokio::sync::OnceCell<(uuid::Uuid, views::Region)>,
 }
 
-/// A started storefront.
-pub struct Running {
-    port: u16,
-    server: Server,
-}
-
-impl std::fmt::Debug for Running {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Running {
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
-}
+pub use ordo_web::server::Running;
 
 /// The pages' Content-Security-Policy: this origin, plus Stripe.js and Stripe's API (and, for
 /// Stripe's real 3-D Secure and element iframes, its frames).
@@ -97,13 +74,13 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Running> {
     let port = listener.local_addr()?.port();
     let limit = state.config.http.body_limit_bytes;
     let data = web::Data::new(state);
-    let _ = ordo_http::metrics_handle();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(ordo_web::page::security_headers))
             .app_data(csp.clone())
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(limit))
+            .configure(ordo_web::server::configure_ops)
             .configure(pages::routes)
             .default_service(web::to(shop::not_found))
     })
@@ -111,5 +88,5 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Running> {
     .shutdown_timeout(10)
     .run();
     tracing::info!(service = SERVICE, port, "listening");
-    Ok(Running { port, server })
+    Ok(Running::new(port, server))
 }

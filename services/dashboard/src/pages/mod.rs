@@ -11,8 +11,8 @@ pub mod overview;
 pub mod sign_in;
 
 use crate::session::Session;
-use actix_web::{HttpResponse, web};
-use serde_json::json;
+use actix_web::web;
+use ordo_web::server::asset;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -71,63 +71,39 @@ pub fn words(s: &str) -> String {
 const CSS: &str = include_str!("../../static/dashboard.css");
 const LIVE_JS: &str = include_str!("../../static/live.js");
 
-async fn css() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header(("cache-control", "public, max-age=3600"))
-        .body(CSS)
-}
-
-async fn live_js() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header(("cache-control", "public, max-age=3600"))
-        .body(LIVE_JS)
-}
-
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-async fn metrics() -> HttpResponse {
-    match ordo_http::metrics_handle() {
-        Some(h) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(h.render()),
-        None => HttpResponse::ServiceUnavailable().finish(),
-    }
-}
-
 /// Every route of the dashboard.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(live))
-        .route("/metrics", web::get().to(metrics))
-        .route("/static/dashboard.css", web::get().to(css))
-        .route("/static/live.js", web::get().to(live_js))
-        .route("/sign-in", web::get().to(sign_in::page))
-        .route("/sign-in/start", web::get().to(sign_in::start))
-        .route("/sign-in/dev", web::post().to(sign_in::dev))
-        .route("/auth/callback", web::get().to(sign_in::callback))
-        .route("/sign-out", web::post().to(sign_in::sign_out))
-        .route("/", web::get().to(overview::page))
-        .route("/orders", web::get().to(orders::page))
-        .route("/orders.csv", web::get().to(orders::csv))
-        .route("/orders/{id}", web::get().to(order::page))
-        .route("/orders/{id}/refund", web::post().to(order_actions::refund))
-        .route("/orders/{id}/cancel", web::post().to(order_actions::cancel))
-        .route("/orders/{id}/shipments", web::post().to(order_actions::ship))
-        .route(
-            "/orders/{id}/shipments/{shipment}/delivered",
-            web::post().to(order_actions::delivered),
-        )
-        .route(
-            "/orders/{id}/download-links",
-            web::post().to(order_actions::download_links),
-        )
-        .route("/catalog", web::get().to(catalog::page))
-        .route("/catalog/products", web::post().to(catalog::create_product))
-        .route("/catalog/variants/{id}", web::post().to(catalog::update_variant))
-        .route("/mail", web::get().to(mail::page))
-        .route("/dead-letters/{service}/{id}/replay", web::post().to(mail::replay));
+    cfg.route(
+        "/static/dashboard.css",
+        web::get().to(|| async { asset("text/css; charset=utf-8", CSS) }),
+    )
+    .route(
+        "/static/live.js",
+        web::get().to(|| async { asset("text/javascript; charset=utf-8", LIVE_JS) }),
+    )
+    .route("/sign-in", web::get().to(sign_in::page))
+    .route("/sign-in/start", web::get().to(sign_in::start))
+    .route("/sign-in/dev", web::post().to(sign_in::dev))
+    .route("/auth/callback", web::get().to(sign_in::callback))
+    .route("/sign-out", web::post().to(sign_in::sign_out))
+    .route("/", web::get().to(overview::page))
+    .route("/orders", web::get().to(orders::page))
+    .route("/orders.csv", web::get().to(orders::csv))
+    .route("/orders/{id}", web::get().to(order::page))
+    .route("/orders/{id}/refund", web::post().to(order_actions::refund))
+    .route("/orders/{id}/cancel", web::post().to(order_actions::cancel))
+    .route("/orders/{id}/shipments", web::post().to(order_actions::ship))
+    .route(
+        "/orders/{id}/shipments/{shipment}/delivered",
+        web::post().to(order_actions::delivered),
+    )
+    .route(
+        "/orders/{id}/download-links",
+        web::post().to(order_actions::download_links),
+    )
+    .route("/catalog", web::get().to(catalog::page))
+    .route("/catalog/products", web::post().to(catalog::create_product))
+    .route("/catalog/variants/{id}", web::post().to(catalog::update_variant))
+    .route("/mail", web::get().to(mail::page))
+    .route("/dead-letters/{service}/{id}/replay", web::post().to(mail::replay));
 }

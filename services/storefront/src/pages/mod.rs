@@ -9,18 +9,11 @@ pub mod orders;
 
 use crate::AppState;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use ordo_web::server::asset;
 
 const CSS: &str = include_str!("../../static/shop.css");
 const CHECKOUT_JS: &str = include_str!("../../static/checkout.js");
 const ORDER_JS: &str = include_str!("../../static/order.js");
-
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(("cache-control", "public, max-age=300"))
-        .body(body)
-}
 
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
@@ -28,25 +21,9 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.minter.jwks())
 }
 
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-async fn metrics() -> HttpResponse {
-    match ordo_http::metrics_handle() {
-        Some(h) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(h.render()),
-        None => HttpResponse::ServiceUnavailable().finish(),
-    }
-}
-
 /// Every route of the storefront.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(live))
-        .route("/metrics", web::get().to(metrics))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
+    cfg.route("/.well-known/jwks.json", web::get().to(jwks))
         .route(
             "/static/shop.css",
             web::get().to(|| async { asset("text/css; charset=utf-8", CSS) }),
