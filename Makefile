@@ -14,7 +14,7 @@ help:
 	@echo "make test    same set-up (plus the tests' peer servers), then every test (real PostgreSQL and NATS)"
 	@echo "make check   cargo fmt --check and clippy with warnings as errors"
 	@echo "make migrate create roles, database and schemas if missing; apply migrations"
-	@echo "make bench   performance benchmarks"
+	@echo "make bench   performance benchmarks (ORDO_BENCH_ONLY=events|scale|checkout for one part)"
 
 services:
 	@bash deploy/local/ensure-services.sh
@@ -44,7 +44,9 @@ check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# The checkout part runs the services as release binaries in processes of their own.
 bench: services
+	cargo build --release --bins -p ordo-order -p ordo-payment -p ordo-delivery -p ordo-notification -p ordo-stripe-emulator
 	cargo run --release -p ordo-bench
 
 # Test databases are dropped by the tests; this removes any left by a killed run.

@@ -8,8 +8,13 @@
 //!    committed — events per second through outbox → relay → JetStream → consumer.
 //! 3. Orders at scale: list/filter/sort/stats on a tenant with 1,000,000 orders, over HTTP, and
 //!    the query plans (see `orders_at_scale.rs`).
+//! 4. Checkout: the whole checkout against the services as release processes, at concurrency
+//!    1, 8 and 32, hot SKU and spread (see `checkout/`).
+//!
+//! `ORDO_BENCH_ONLY=checkout` (or `events`, `scale`) runs one part.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark fails loudly
 
+mod checkout;
 mod orders_at_scale;
 
 use ordo_bus::consumer::{Consumer, ConsumerSpec, Delivery, Handler, HandlerError};
@@ -71,6 +76,22 @@ fn pct(sorted: &[i64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    let only = std::env::var("ORDO_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
+    if part("events") {
+        events().await;
+    }
+    // The order service's operator queries on a tenant with 1,000,000 orders.
+    if part("scale") && std::env::var("ORDO_BENCH_SKIP_SCALE").is_err() {
+        orders_at_scale::run().await;
+    }
+    if part("checkout") {
+        checkout::run().await;
+    }
+}
+
+/// 1 and 2: the event hop and throughput.
+async fn events() {
     let db = ordo_testkit::TestDb::create().await;
     let bus = ordo_testkit::TestBus::create().await;
     let su = db.superuser_pool().await;
@@ -177,9 +198,4 @@ async fn main() {
     );
     relay.abort();
     consumer.abort();
-
-    // 3. The order service's operator queries on a tenant with 1,000,000 orders.
-    if std::env::var("ORDO_BENCH_SKIP_SCALE").is_err() {
-        orders_at_scale::run().await;
-    }
 }
