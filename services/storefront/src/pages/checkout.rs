@@ -3,7 +3,6 @@
 //! payment element; the cart's PaymentIntent from the order service), and completion (the cart
 //! becomes an order; the order page then waits for the payment webhook).
 
-use super::catalog::cart_count;
 use crate::AppState;
 use crate::shop::{PageError, PageResult, ShopForm, Shopper, money, page, redirect};
 use crate::views::{Address, Cart, Doc, PaymentSession, Res, ShippingOption};
@@ -286,7 +285,7 @@ async fn payment_page(state: &AppState, shopper: &mut Shopper, error: Option<Str
         Err(e) => return Err(e.into()),
     };
     let s = &state.config.storefront;
-    let cart_count = cart_count(state, shopper).await;
+    let cart_count = cart.count();
     page(
         state,
         &shopper.0,

@@ -187,20 +187,18 @@ pub async fn status(state: web::Data<AppState>, shopper: Shopper, path: web::Pat
 /// `form-action 'self'` policy would block; it changes nothing but issuing a link to the
 /// guest's own file, and the file's allowance is counted by downloads, not by links.
 pub async fn download(state: web::Data<AppState>, shopper: Shopper, path: web::Path<(String, String)>) -> PageResult {
-    let form = shopper;
     let (order, line) = path.into_inner();
     let id = Uuid::parse_str(&order).map_err(|_| PageError::NotFound)?;
     let links = state
         .order
-        .get::<Doc<Vec<Res<DownloadLink>>>>(&format!("/store/orders/{id}/download-links"), &state.token(&form.0))
+        .get::<Doc<Vec<Res<DownloadLink>>>>(&format!("/store/orders/{id}/download-links"), &state.token(&shopper.0))
         .await;
-    let shopper = Shopper(form.0.clone());
     match links {
         Ok(doc) => match doc.data.into_iter().find(|l| l.attributes.line_id == line) {
             Some(l) => match l.attributes.url {
                 Some(url) => Ok(crate::shop::with_guest(
                     &state,
-                    &form.0,
+                    &shopper.0,
                     HttpResponse::SeeOther().insert_header(("location", url)).finish(),
                 )),
                 None => {
