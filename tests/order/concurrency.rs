@@ -87,3 +87,58 @@ async fn hundred_carts_race_for_ten_units() {
         .unwrap();
     assert_eq!(open, 90, "losing carts were left untouched");
 }
+
+/// A completion that waits for the cart's lock reads the cart as the lock's previous holder
+/// left it: a quantity changed (and committed) while it waited is the quantity ordered and
+/// charged, never the one from before the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_waiting_for_the_cart_sees_what_the_lock_holder_committed() {
+    let shop = Shop::start().await;
+    let cat = shop.seed(shop.tenant, Some(100)).await;
+    let alice = Caller::customer(shop.tenant, "alice");
+    let cart = shop.ready_cart(&alice, &cat, &[(&cat.physical, 1)]).await;
+    let su = shop.db.superuser_pool().await;
+    let cart_id: uuid::Uuid = cart.parse().unwrap();
+    let mut holder = su.begin().await.unwrap();
+    sqlx::query("select 1 from orders.carts where id = $1 for update")
+        .bind(cart_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("update orders.cart_lines set quantity = 3 where cart_id = $1")
+        .bind(cart_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("update orders.carts set updated_at = now() where id = $1")
+        .bind(cart_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let complete = {
+        let (shop, alice, path) = (&shop, &alice, format!("/store/carts/{cart}/complete"));
+        async move { shop.send("POST", &path, alice, None, None).await }
+    };
+    let commit_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await; // the completion is waiting by now
+        holder.commit().await.unwrap();
+    };
+    let ((status, order), ()) = tokio::join!(complete, commit_later);
+    assert_eq!(status, 200, "{order}");
+    let quantity: i32 = sqlx::query_scalar("select quantity from orders.order_lines")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(quantity, 3, "the order has the quantity committed while it waited");
+    let (subtotal, stock): (i64, i32) = sqlx::query_as(
+        "select o.subtotal, v.inventory from orders.orders o, orders.variants v where v.kind = 'physical'",
+    )
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    let unit: i64 = sqlx::query_scalar("select unit_price from orders.order_lines")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!((subtotal, stock), (3 * unit, 97), "charged and reserved for three");
+}

@@ -7,9 +7,9 @@ use serde_json::json;
 fn event_body(id: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "id": id, "object": "event", "api_version": "2025-09-30.clover", "created": now(), "livemode": false,
-        "pending_webhooks": 1, "type": "payment_intent.created",
+        "pending_webhooks": 1, "type": "payment_intent.processing",
         "data": {"object": {"id": "pi_sigtest", "object": "payment_intent", "amount": 100, "currency": "eur",
-                             "status": "requires_payment_method", "metadata": {}}},
+                             "status": "processing", "metadata": {}}},
     }))
     .unwrap()
 }

@@ -86,3 +86,82 @@ async fn same_event_delivered_five_times_has_one_effect() {
     );
     assert_eq!(all.len(), 2);
 }
+
+/// Scopes its tenant like a real handler, after checking that it starts unscoped (an event of
+/// another tenant earlier in the same batch must not leave its scope behind).
+struct ScopedRecord;
+
+impl ordo_bus::consumer::Handler for ScopedRecord {
+    async fn handle(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        event: &ordo_bus::consumer::Delivery,
+    ) -> Result<(), ordo_bus::consumer::HandlerError> {
+        let before: String = sqlx::query_scalar("select coalesce(current_setting('ordo.tenant_id', true), '')")
+            .fetch_one(&mut *tx)
+            .await?;
+        if !before.is_empty() {
+            return Err(ordo_bus::consumer::HandlerError::Permanent(format!(
+                "handler started scoped to {before}"
+            )));
+        }
+        let tenant = event.tenant_id.expect("tenant header");
+        ordo_db::set_scope(tx, &ordo_db::Scope::service(tenant)).await?;
+        RecordEffect.handle(tx, event).await
+    }
+}
+
+#[tokio::test]
+async fn events_waiting_together_share_a_transaction_and_no_scope() {
+    let db = TestDb::create().await;
+    let bus = TestBus::create().await;
+    let superuser = db.superuser_pool().await;
+    create_effects_table(&superuser).await;
+    let pool = db.pool_for("ordo_order", 4).await;
+    // 200 events of four tenants, all published before the consumer starts.
+    let tenants: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let events: Vec<OrderPaid> = (0..200)
+        .map(|i| paid_event(tenants[i % 4], &format!("o-{i}")))
+        .collect();
+    let outbox = ordo_bus::outbox::Outbox::new("orders");
+    let mut tx = pool.begin().await.unwrap();
+    for e in &events {
+        outbox.enqueue(&mut tx, e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let cfg = ServiceConfig::defaults("order", 0);
+    ordo_bus::relay::Relay::new(pool.clone(), bus.bus.clone(), "orders", &cfg.outbox)
+        .publish_batch()
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        order_events_spec("batch_test"),
+        cfg.consumer.clone(),
+        pool.clone(),
+        bus.bus.clone(),
+        ScopedRecord,
+    );
+    let task = tokio::spawn(consumer.run());
+    let all = count_reaches(&superuser, "select count(*) from orders.test_effects", 200, 30).await;
+    task.abort();
+    let dead: i64 = sqlx::query_scalar("select count(*) from orders.dead_letters")
+        .fetch_one(&superuser)
+        .await
+        .unwrap();
+    assert_eq!(dead, 0, "no handler started with another event's scope");
+    assert!(all, "every event applied");
+    let mut got = effects(&superuser).await;
+    got.dedup();
+    assert_eq!(got.len(), 200, "each once");
+    // now() is the transaction's start: one value per transaction.
+    let transactions: i64 =
+        sqlx::query_scalar("select count(distinct processed_at) from orders.inbox where consumer = 'batch_test'")
+            .fetch_one(&superuser)
+            .await
+            .unwrap();
+    assert!(
+        transactions <= 100,
+        "200 waiting events took {transactions} transactions (batches of up to {})",
+        cfg.consumer.transaction_batch
+    );
+}

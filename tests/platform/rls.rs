@@ -199,3 +199,54 @@ async fn pooled_connections_never_leak_a_scope() {
     .await;
     assert_eq!(results.into_iter().sum::<i32>(), 1_000);
 }
+
+/// The scope travels inside the `BEGIN` batch as quoted literals: a subject made to break out
+/// of its quotes stays one string, and the role stays the one the server chose.
+#[tokio::test]
+async fn a_subject_cannot_break_out_of_the_begin_batch() {
+    let db = TestDb::create().await;
+    let pool = db.pool_for("ordo_order", 2).await;
+    let w = seed(&pool).await;
+    for subject in [
+        "A1', true), set_config('ordo.role', 'admin', true), set_config('ordo.user_id', 'A1",
+        r"A1\', true); select set_config('ordo.role', 'admin', true); --",
+        "o'brien \\ \"quoted\" ünï",
+    ] {
+        let scope = Scope::new(w.a, Some(subject.into()), Role::Customer);
+        let mut tx = begin_scoped(&pool, &scope).await.unwrap();
+        let (user, role, tenant): (String, String, String) = sqlx::query_as(
+            "select current_setting('ordo.user_id'), current_setting('ordo.role'), current_setting('ordo.tenant_id')",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!((user.as_str(), role.as_str()), (subject, "customer"));
+        assert_eq!(tenant, w.a.to_string());
+        let visible: i64 = sqlx::query_scalar("select count(*) from orders.orders")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(visible, 0, "{subject:?} sees none of A1's orders");
+        tx.rollback().await.unwrap();
+    }
+    let nul = Scope::new(w.a, Some("A1\0".into()), Role::Customer);
+    assert!(begin_scoped(&pool, &nul).await.is_err(), "a NUL byte is refused");
+    // The locked flag of the idempotency batch names its lock keys as literals too.
+    let scope = Scope::new(w.a, Some("A1".into()), Role::Customer);
+    let mut tx = ordo_db::begin_scoped_try_lock(&pool, &scope, "k'1", "k\\2")
+        .await
+        .unwrap();
+    let locked: String = sqlx::query_scalar("select current_setting('ordo.locked')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(locked, "true");
+    let mut other = ordo_db::begin_scoped_try_lock(&pool, &scope, "k'1", "k\\2")
+        .await
+        .unwrap();
+    let locked: String = sqlx::query_scalar("select current_setting('ordo.locked')")
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    assert_eq!(locked, "false", "the second transaction finds the lock taken");
+}

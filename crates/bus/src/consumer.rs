@@ -1,7 +1,9 @@
 //! Durable JetStream pull consumers with an inbox and dead letters.
 //!
 //! For each message: one transaction inserts `(consumer, event_id)` into the inbox (`ON CONFLICT
-//! DO NOTHING`) and runs the handler; commit, then ack. A redelivered event finds its inbox row
+//! DO NOTHING`) and runs the handler; commit, then ack. Messages that arrive together (up to
+//! `transaction_batch`) share one transaction and one commit; if any of them fails, the batch
+//! rolls back and each is handled alone. A redelivered event finds its inbox row
 //! and changes nothing. A failing handler rolls back and the message is NAKed with exponential
 //! backoff; after `max_attempts` deliveries (or at once for a permanent error) it is written to
 //! the dead-letter table and acknowledged, so the consumer keeps going. [`Consumer::replay`]
@@ -20,6 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
+
+/// The most messages one transaction applies: each handler may open subtransactions, and
+/// PostgreSQL slows every snapshot once a transaction has more than 64 of them.
+const MAX_BATCH: u32 = 32;
 
 /// An event as a handler sees it.
 #[derive(Debug, Clone)]
@@ -63,6 +69,13 @@ pub trait Handler: Send + Sync + 'static {
         tx: &'a mut PgConnection,
         event: &'a Delivery,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Whether events waiting together may share one transaction. A handler that locks rows
+    /// requests also contend for (a popular variant's stock) answers false: in a batch it would
+    /// hold them until the last event of the batch is applied.
+    fn shares_transactions(&self) -> bool {
+        true
+    }
 }
 
 /// What to consume and how.
@@ -179,24 +192,137 @@ impl<H: Handler> Consumer<H> {
                     continue;
                 }
             };
+            let batch = if self.handler.shares_transactions() {
+                self.cfg.transaction_batch.clamp(1, MAX_BATCH) as usize
+            } else {
+                1
+            };
             messages
-                .for_each_concurrent(concurrency, |m| async {
-                    match m {
-                        Ok(msg) => {
-                            let _ = self.process(msg).await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, consumer = %self.spec.name, "pull error")
+                .ready_chunks(batch)
+                .for_each_concurrent(concurrency, |chunk| async {
+                    let mut msgs = Vec::with_capacity(chunk.len());
+                    for m in chunk {
+                        match m {
+                            Ok(msg) => msgs.push(msg),
+                            Err(e) => {
+                                tracing::warn!(error = %e, consumer = %self.spec.name, "pull error")
+                            }
                         }
                     }
+                    self.process_all(msgs).await;
                 })
                 .await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
+    /// Handle the messages that were waiting together: all in one transaction (one commit) when
+    /// every one of them applies; if any fails, that transaction rolls back and each is handled
+    /// on its own ([`Consumer::process`]), so one bad event costs only a retry of its batch.
+    pub async fn process_all(&self, msgs: Vec<jetstream::Message>) -> Vec<Outcome> {
+        if msgs.len() < 2 {
+            let mut out = Vec::new();
+            for m in msgs {
+                out.push(self.process(m).await);
+            }
+            return out;
+        }
+        let deliveries: Option<Vec<Delivery>> = msgs
+            .iter()
+            .map(|m| {
+                let attempt = m
+                    .info()
+                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+                    .unwrap_or(1);
+                let subject = self.bus.local_subject(m.subject.as_str()).to_owned();
+                delivery_from(m, subject, attempt).ok()
+            })
+            .collect();
+        let batch = match deliveries {
+            Some(d) => self.apply_batch(&d).await,
+            None => Err((None, HandlerError::Transient("undecodable message in the batch".into()))),
+        };
+        let applied = match batch {
+            Ok(applied) => applied,
+            Err((failed, error)) => {
+                // The batch rolled back. The event that failed takes its outcome from that failure
+                // (one attempt, as if alone); the others are applied one by one.
+                metrics::counter!("ordo_consumer_batches_total", "consumer" => self.spec.name.clone(), "outcome" => "split")
+                    .increment(1);
+                let mut error = Some(error);
+                let mut out = Vec::new();
+                for (i, m) in msgs.into_iter().enumerate() {
+                    let known = if failed == Some(i) { error.take() } else { None };
+                    out.push(self.process_known(m, known).await);
+                }
+                return out;
+            }
+        };
+        metrics::counter!("ordo_consumer_batches_total", "consumer" => self.spec.name.clone(), "outcome" => "committed")
+            .increment(1);
+        let mut out = Vec::with_capacity(msgs.len());
+        for (msg, fresh) in msgs.iter().zip(applied) {
+            if let Err(e) = msg.ack().await {
+                // The effect is committed; a redelivery will be a no-op.
+                tracing::warn!(error = %e, consumer = %self.spec.name, "ack failed");
+            }
+            let outcome = if fresh { Outcome::Applied } else { Outcome::Duplicate };
+            metrics::counter!("ordo_consumer_events_total", "consumer" => self.spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+            out.push(outcome);
+        }
+        out
+    }
+
+    /// Apply several deliveries in one transaction, each through the inbox with the scope reset
+    /// before it (a handler scopes the transaction to its event's tenant; the next one must not
+    /// inherit that). Any failure fails the whole batch.
+    /// On failure: the position of the event whose handler failed (none when the transaction
+    /// itself failed) and why.
+    async fn apply_batch(&self, batch: &[Delivery]) -> Result<Vec<bool>, (Option<usize>, HandlerError)> {
+        let span = tracing::info_span!("ordo.consume_batch", consumer = %self.spec.name, events = batch.len());
+        let whole = |e: sqlx::Error| (None, HandlerError::from(e));
+        async {
+            let mut tx = self.pool.begin().await.map_err(whole)?;
+            let mut applied = Vec::with_capacity(batch.len());
+            for (i, d) in batch.iter().enumerate() {
+                let inserted = sqlx::query(AssertSqlSafe(self.batch_inbox_sql()))
+                    .bind(&self.spec.name)
+                    .bind(d.event_id)
+                    .bind(&d.subject)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(whole)?
+                    .rows_affected();
+                if inserted == 1 {
+                    self.handler.handle(&mut tx, d).await.map_err(|e| (Some(i), e))?;
+                }
+                applied.push(inserted == 1);
+            }
+            tx.commit().await.map_err(whole)?;
+            Ok(applied)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn batch_inbox_sql(&self) -> String {
+        format!(
+            "with unscoped as (select set_config('ordo.tenant_id', '', true), set_config('ordo.user_id', '', true),
+                                      set_config('ordo.role', '', true))
+             insert into {}.inbox (consumer, event_id, subject) select $1, $2, $3 from unscoped
+             on conflict do nothing",
+            self.spec.schema
+        )
+    }
+
     /// Handle one JetStream message end to end (inbox, handler, ack/nak/dead letter).
     pub async fn process(&self, msg: jetstream::Message) -> Outcome {
+        self.process_known(msg, None).await
+    }
+
+    /// [`Consumer::process`], or, with `known`, settle the message by that handler failure
+    /// (already seen in a batch that rolled back) without running the handler again.
+    async fn process_known(&self, msg: jetstream::Message, known: Option<HandlerError>) -> Outcome {
         let attempt = msg
             .info()
             .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
@@ -227,7 +353,11 @@ impl<H: Handler> Consumer<H> {
                 }
             };
             tracing::Span::current().record("event_id", tracing::field::display(delivery.event_id));
-            match self.apply(&delivery, None).await {
+            let result = match known {
+                Some(failure) => Err(failure),
+                None => self.apply(&delivery, None).await,
+            };
+            match result {
                 Ok(applied) => {
                     if let Err(e) = msg.ack().await {
                         // The effect is committed; a redelivery will be a no-op.

@@ -5,7 +5,8 @@
 //! connection), waits for JetStream's acks, and marks only the acknowledged rows published. If the
 //! relay dies mid-cycle its transaction rolls back and the rows are published again later; the
 //! `Nats-Msg-Id` header lets JetStream drop the duplicate and consumers' inboxes drop any rest.
-//! The relay sleeps until a commit NOTIFYs it, polling only as a fallback.
+//! The relay sleeps until a commit NOTIFYs it, polling only as a fallback; cycles are at least
+//! `linger_ms` apart, so under load one cycle carries the events of many commits.
 
 use crate::{Bus, BusError};
 use async_nats::HeaderMap;
@@ -25,6 +26,7 @@ pub struct Relay {
     schema: String,
     batch_size: i64,
     poll: Duration,
+    linger: Duration,
     select_sql: String,
     mark_sql: String,
     purge_sql: String,
@@ -38,6 +40,7 @@ impl Relay {
             schema: schema.to_owned(),
             batch_size: i64::from(cfg.batch_size.max(1)),
             poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
+            linger: Duration::from_millis(cfg.linger_ms),
             select_sql: format!(
                 "select id, subject, headers, payload, extract(epoch from now() - created_at)::float8 as lag
                  from {schema}.outbox where published_at is null
@@ -59,9 +62,17 @@ impl Relay {
     pub async fn run(self) {
         let mut listener = self.listen().await;
         let mut last_purge = Instant::now();
+        let mut last_cycle: Option<Instant> = None;
         loop {
             let mut failures = 0u32;
             loop {
+                // Events committed close together go out in one cycle.
+                if let Some(at) = last_cycle
+                    && let Some(rest) = self.linger.checked_sub(at.elapsed())
+                {
+                    tokio::time::sleep(rest).await;
+                }
+                last_cycle = Some(Instant::now());
                 match self.publish_batch().await {
                     Ok(n) if (n as i64) < self.batch_size => break,
                     Ok(_) => failures = 0,

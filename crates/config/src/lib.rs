@@ -175,6 +175,10 @@ pub struct OutboxConfig {
     pub batch_size: u32,
     /// Fallback poll when no NOTIFY arrives.
     pub poll_interval_ms: u64,
+    /// The least time from one relay cycle to the next: events committed meanwhile go out in
+    /// one cycle (one transaction) instead of one each. Adds at most this much latency, only
+    /// when events follow each other this closely.
+    pub linger_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +191,9 @@ pub struct ConsumerConfig {
     pub batch_size: u32,
     /// Messages handled concurrently per consumer.
     pub concurrency: u32,
+    /// Up to this many messages already waiting are applied in one transaction (one commit);
+    /// 1 applies each in its own.
+    pub transaction_batch: u32,
     /// How long JetStream waits for an ack before delivering a message again: above the
     /// slowest handler (a Stripe call: `stripe.timeout_ms` × `stripe.attempts`).
     pub ack_wait_secs: u64,
@@ -391,6 +398,7 @@ impl ServiceConfig {
             outbox: OutboxConfig {
                 batch_size: 256,
                 poll_interval_ms: 1_000,
+                linger_ms: 5,
             },
             consumer: ConsumerConfig {
                 // 500 ms doubling to 60 s: 16 attempts ≈ 10 minutes of retries before an event
@@ -400,6 +408,7 @@ impl ServiceConfig {
                 backoff_max_ms: 60_000,
                 batch_size: 64,
                 concurrency: 16,
+                transaction_batch: 16,
                 ack_wait_secs: 90,
             },
             checkout: CheckoutConfig {

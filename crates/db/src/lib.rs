@@ -17,7 +17,7 @@
 
 use ordo_config::DatabaseConfig;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -97,26 +97,75 @@ pub async fn set_scope(conn: &mut PgConnection, scope: &Scope) -> Result<(), sql
     Ok(())
 }
 
+/// `v` as an SQL string literal (`E'…'`, backslashes and quotes escaped), for the values the
+/// `BEGIN` batch carries; `None` when `v` holds a NUL byte, which no PostgreSQL text can.
+pub fn quote_literal(v: &str) -> Option<String> {
+    if v.contains('\0') {
+        return None;
+    }
+    let mut out = String::with_capacity(v.len() + 3);
+    out.push_str("E'");
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Some(out)
+}
+
+fn literal(v: &str, what: &str) -> Result<String, sqlx::Error> {
+    quote_literal(v).ok_or_else(|| sqlx::Error::Protocol(format!("{what} contains a NUL byte")))
+}
+
+/// The `BEGIN` batch of a transaction scoped to `scope`: one round trip (a simple query of
+/// several statements) instead of `BEGIN` and then `set_config`.
+fn begin_sql(scope: &Scope) -> Result<String, sqlx::Error> {
+    Ok(format!(
+        "BEGIN; SELECT set_config('ordo.tenant_id', '{}', true), set_config('ordo.user_id', {}, true), \
+         set_config('ordo.role', '{}', true)",
+        scope.tenant_id,
+        literal(scope.user_id.as_deref().unwrap_or(""), "user id")?,
+        scope.role.as_str()
+    ))
+}
+
 /// Begin a transaction scoped to `scope`.
 #[tracing::instrument(name = "db.begin_scoped", skip_all, fields(tenant = %scope.tenant_id, role = scope.role.as_str()))]
 pub async fn begin_scoped(pool: &PgPool, scope: &Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set_scope(&mut tx, scope).await?;
-    Ok(tx)
+    pool.begin_with(AssertSqlSafe(begin_sql(scope)?)).await
+}
+
+/// Begin a transaction scoped to `scope` and try the transaction-level advisory lock on
+/// (`hashtext(a)`, `hashtext(b)`) in the same round trip. Whether it was free is left in the
+/// transaction as `current_setting('ordo.locked')` (`true`/`false`) for the next statement to read
+/// — a later statement, so its snapshot is taken after the lock.
+#[tracing::instrument(name = "db.begin_scoped", skip_all, fields(tenant = %scope.tenant_id, role = scope.role.as_str()))]
+pub async fn begin_scoped_try_lock(
+    pool: &PgPool,
+    scope: &Scope,
+    a: &str,
+    b: &str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let sql = format!(
+        "{}; SELECT set_config('ordo.locked', pg_try_advisory_xact_lock(hashtext({}), hashtext({}))::text, true)",
+        begin_sql(scope)?,
+        literal(a, "lock key")?,
+        literal(b, "lock key")?
+    );
+    pool.begin_with(AssertSqlSafe(sql)).await
 }
 
 /// Begin a transaction as the cross-tenant `system` actor. Row-level security grants this role
 /// only the narrow reads (and purges) each schema's policies name for its sweeps; it is set by
 /// server code only, never derived from a token.
 pub async fn begin_system(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("select set_config('ordo.tenant_id', '', true), set_config('ordo.role', 'system', true)")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    pool.begin_with("BEGIN; SELECT set_config('ordo.tenant_id', '', true), set_config('ordo.role', 'system', true)")
+        .await
 }
 
-/// Readiness probe: one round trip.
 /// Switch the current transaction to the platform's `system` role (no tenant): for the
 /// platform's own bookkeeping after a handler scoped it to a tenant.
 pub async fn set_system(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -126,6 +175,22 @@ pub async fn set_system(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
+/// Readiness probe: one round trip.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(quote_literal("plain").unwrap(), "E'plain'");
+        assert_eq!(quote_literal("o'brien").unwrap(), "E'o''brien'");
+        assert_eq!(quote_literal(r"a\'b").unwrap(), r"E'a\\''b'");
+        assert_eq!(quote_literal("x', true); --").unwrap(), "E'x'', true); --'");
+        assert_eq!(quote_literal("ünï €").unwrap(), "E'ünï €'");
+        assert!(quote_literal("a\0b").is_none());
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Only the list of tenants with messages due is read across tenants (as `system`, which sees
 //! pending messages only); each message is then taken in a transaction scoped to its tenant,
-//! locked (`FOR UPDATE SKIP LOCKED`, so replicas never take the same one), sent, and marked
+//! locked (`FOR UPDATE SKIP LOCKED`, so replicas never take the same one; up to 16 per
+//! transaction), sent, and marked
 //! `sent` with `notification.sent` in the outbox — or, when sending failed, given its next attempt
 //! after an exponential backoff, and after `max_attempts` marked `failed` with
 //! `notification.failed` (the dead letter: it stays in the table with its last error).
@@ -53,6 +54,9 @@ enum Failure {
     NotYet(String),
 }
 
+/// The most messages one sender transaction takes (their outcomes commit together).
+const BATCH: i64 = 16;
+
 /// How long a message may wait for what it needs before waiting counts as failed attempts.
 const NOT_YET_FOR_SECS: f64 = 600.0;
 
@@ -74,18 +78,35 @@ struct Due<'a> {
 }
 
 impl Sender {
-    /// Run forever: send what is due, then wait for a NOTIFY (a new message) or the poll
-    /// interval (backoffs coming due).
+    /// Run forever: send what is due, then wait for a NOTIFY (a new message; its payload names
+    /// the tenant, so only that tenant is looked at) or the poll interval (backoffs coming due:
+    /// every tenant is looked at).
     pub async fn run(self) {
         let poll = Duration::from_millis(self.cfg.poll_interval_ms.max(10));
         let mut listener = listen(&self.pool).await;
+        let mut woken: Option<Vec<Uuid>> = None; // None: look at every tenant
         loop {
-            if let Err(e) = self.drain().await {
+            let cycle = match woken.take() {
+                Some(tenants) => self.drain_tenants(tenants).await,
+                None => self.drain().await,
+            };
+            if let Err(e) = cycle {
                 tracing::warn!(error = %e, "notification sender cycle failed");
             }
             match &mut listener {
                 Some(l) => match tokio::time::timeout(poll, l.recv()).await {
-                    Ok(Ok(_)) => while l.next_buffered().is_some() {},
+                    Ok(Ok(first)) => {
+                        let mut tenants = vec![first.payload().to_owned()];
+                        while let Some(n) = l.next_buffered() {
+                            tenants.push(n.payload().to_owned());
+                        }
+                        let parsed: Option<Vec<Uuid>> = tenants.iter().map(|t| Uuid::parse_str(t).ok()).collect();
+                        woken = parsed.map(|mut t| {
+                            t.sort();
+                            t.dedup();
+                            t
+                        });
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "listener lost; reconnecting");
                         listener = None;
@@ -109,55 +130,89 @@ impl Sender {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.drain_tenants(tenants).await
+    }
+
+    /// Send what is due for `tenants`.
+    async fn drain_tenants(&self, tenants: Vec<Uuid>) -> anyhow::Result<usize> {
         let mut handled = 0;
         for tenant in tenants {
-            while self.send_one(tenant).await? {
-                handled += 1;
+            loop {
+                let (n, more) = self.send_batch(tenant).await?;
+                handled += n;
+                if !more {
+                    break;
+                }
             }
         }
         Ok(handled)
     }
 
-    /// Take one due message of `tenant` and try it; `false` when none is due.
-    async fn send_one(&self, tenant: Uuid) -> anyhow::Result<bool> {
+    /// Take up to [`BATCH`] due messages of `tenant` and try each, recording every outcome in
+    /// one transaction; how many were taken, and whether more may be due now (a full batch, or
+    /// a message that waited for one of these to go first).
+    async fn send_batch(&self, tenant: Uuid) -> anyhow::Result<(usize, bool)> {
         let mut tx = ordo_db::begin_scoped(&self.pool, &Scope::service(tenant)).await?;
-        let Some(row) = sqlx::query(
+        let rows = sqlx::query(
             "select m.id, m.kind, m.order_id, m.recipient, m.data, m.attempts,
                     extract(epoch from now() - m.created_at)::float8 as age,
-                    (select o.customer_id from notifications.orders o where o.order_id = m.order_id) as customer_id
+                    (select o.customer_id from notifications.orders o where o.order_id = m.order_id) as customer_id,
+                    exists (select 1 from notifications.messages n
+                            where n.order_id = m.order_id and n.event_id > m.event_id and n.status = 'pending') as has_next
              from notifications.messages m
              where m.status = 'pending' and m.next_attempt_at <= now()
                and not exists (select 1 from notifications.messages e
                                where e.order_id = m.order_id and e.event_id < m.event_id and e.status = 'pending')
                and (m.kind in ('order_confirmation', 'payment_returned') or m.created_at < now() - make_interval(secs => $1)
                     or exists (select 1 from notifications.orders o where o.order_id = m.order_id))
-             order by m.event_id limit 1 for update skip locked",
+             order by m.event_id limit $2 for update skip locked",
         )
         .bind(NOT_YET_FOR_SECS)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let id: Uuid = row.try_get("id")?;
-        let kind: String = row.try_get("kind")?;
-        let order: Uuid = row.try_get("order_id")?;
-        let recipient: String = row.try_get("recipient")?;
-        let data: serde_json::Value = row.try_get("data")?;
-        let attempts = row.try_get::<i32, _>("attempts")? + 1;
-        let age: f64 = row.try_get("age")?;
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok((0, false));
+        }
+        let mut more = rows.len() as i64 == BATCH;
         let from = self.sender_of(&mut tx, tenant).await?;
-        let customer: Option<String> = row.try_get("customer_id")?;
-        let due = Due {
-            tenant,
-            id,
-            kind: &kind,
-            order,
-            recipient: &recipient,
-            customer: &customer,
-            data: &data,
-        };
-        let outcome = self.attempt(&due, &from).await;
+        for row in &rows {
+            let id: Uuid = row.try_get("id")?;
+            let kind: String = row.try_get("kind")?;
+            let order: Uuid = row.try_get("order_id")?;
+            let recipient: String = row.try_get("recipient")?;
+            let data: serde_json::Value = row.try_get("data")?;
+            let attempts = row.try_get::<i32, _>("attempts")? + 1;
+            let age: f64 = row.try_get("age")?;
+            let customer: Option<String> = row.try_get("customer_id")?;
+            more |= row.try_get::<bool, _>("has_next")?;
+            let due = Due {
+                tenant,
+                id,
+                kind: &kind,
+                order,
+                recipient: &recipient,
+                customer: &customer,
+                data: &data,
+            };
+            let outcome = self.attempt(&due, &from).await;
+            self.settle(&mut tx, &due, attempts, age, outcome).await?;
+        }
+        tx.commit().await?;
+        Ok((rows.len(), more))
+    }
+
+    /// Record what became of one attempt (inside the batch's transaction).
+    async fn settle(
+        &self,
+        tx: &mut PgConnection,
+        due: &Due<'_>,
+        attempts: i32,
+        age: f64,
+        outcome: Result<String, Failure>,
+    ) -> anyhow::Result<()> {
+        let (tenant, id, order, kind) = (due.tenant, due.id, due.order, due.kind.to_owned());
         match outcome {
             Ok(subject) => {
                 sqlx::query(
@@ -176,7 +231,7 @@ impl Sender {
                     order_id: order.to_string(),
                     attempts: attempts as u32,
                 };
-                Outbox::new(crate::SCHEMA).enqueue(&mut tx, &event).await?;
+                Outbox::new(crate::SCHEMA).enqueue(&mut *tx, &event).await?;
                 metrics::counter!("ordo_notification_messages_sent_total", "kind" => kind.clone()).increment(1);
                 tracing::info!(message = %id, %kind, %order, attempts, "message sent");
             }
@@ -214,7 +269,7 @@ impl Sender {
                         attempts: attempts as u32,
                         error: error.clone(),
                     };
-                    Outbox::new(crate::SCHEMA).enqueue(&mut tx, &event).await?;
+                    Outbox::new(crate::SCHEMA).enqueue(&mut *tx, &event).await?;
                     metrics::counter!("ordo_notification_messages_failed_total", "kind" => kind.clone()).increment(1);
                     tracing::error!(message = %id, %kind, %order, attempts, %error, "message given up");
                 } else {
@@ -234,8 +289,7 @@ impl Sender {
                 }
             }
         }
-        tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     async fn sender_of(&self, tx: &mut PgConnection, tenant: Uuid) -> Result<From, sqlx::Error> {

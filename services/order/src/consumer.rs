@@ -252,6 +252,12 @@ fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
 }
 
 impl Handler for PaymentAndDeliveryEvents {
+    /// `payment.succeeded` may complete a cart, taking a variant's stock and the tenant's order
+    /// counter — rows the customers' own completions wait for: each event commits alone.
+    fn shares_transactions(&self) -> bool {
+        false
+    }
+
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
         ordo_db::set_scope(tx, &Scope::service(tenant)).await?;

@@ -4,7 +4,7 @@
 //! `.payment_failed`, `.canceled`, `charge.refunded` (proof of capture; more refunded than
 //! counted → the reconciler lists the refunds) and the refund events (`refund.created`,
 //! `.updated`, `.failed`, `charge.refund.updated`: counted by refund id, [`crate::refunds`]);
-//! every other type is stored and marked ignored. A payment never moves backwards ([`PaymentState::may_become`]): an event older than what
+//! every other type is acknowledged by the webhook without being stored. A payment never moves backwards ([`PaymentState::may_become`]): an event older than what
 //! was applied is acknowledged and changes nothing. Where the order cannot be told from the
 //! events alone — a failure and a new attempt within the same second, an event whose
 //! PaymentIntent carries no ordo metadata — the event is left unprocessed and the reconciler

@@ -1,6 +1,8 @@
 //! `POST /webhooks/stripe`: verify the signature over the raw body, store the event by its id (a
 //! repeat is a no-op), apply it, answer 2xx — all in one short transaction with no call to
-//! Stripe. An event that needs a read from Stripe is left to the reconciler, woken at once.
+//! Stripe. An event that needs a read from Stripe is left to the reconciler, woken at once. An
+//! event of a type ordo does not act on ([`stripe_events::HANDLED`]) is answered 2xx without
+//! touching the database.
 
 use crate::stripe_events::{self, Outcome, StripeEvent};
 use crate::{AppState, signature, store};
@@ -12,7 +14,8 @@ ordo_http::endpoints!(receive_stripe_webhook);
 /// What Stripe is told.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReceivedOut {
-    /// Always true: the event is stored.
+    /// Always true: the event is stored (when its type is one ordo handles; others are
+    /// acknowledged and dropped).
     pub received: bool,
     /// Present (true) when the event had been received before; nothing was done again.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,7 +42,7 @@ pub enum WebhookErrors {
         description = "A Stripe event, exactly as Stripe sent it (signed over these bytes)"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<hex HMAC-SHA256>[,v1=…]")),
     responses(
-        (status = 200, description = "Stored (or already stored); applied, ignored or left for reconciliation", body = ReceivedOut),
+        (status = 200, description = "Stored (or already stored); applied, ignored or left for reconciliation. A type ordo does not handle is acknowledged and not stored", body = ReceivedOut),
         WebhookErrors,
     ),
 )]
@@ -69,6 +72,16 @@ async fn receive_stripe_webhook(
     }
     let event: StripeEvent = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("invalid_event", "the body is not a Stripe event"))?;
+    if !stripe_events::HANDLED.contains(&event.kind.as_str()) {
+        // Stripe sends what the endpoint subscribes to; a type ordo does not act on
+        // (`payment_intent.created`, `charge.succeeded`, …) is acknowledged without a write.
+        metrics::counter!("ordo_stripe_webhooks_total", "result" => "not_handled").increment(1);
+        tracing::debug!(event = %event.id, kind = %event.kind, "Stripe event of a type not handled");
+        return Ok(HttpResponse::Ok().json(ReceivedOut {
+            received: true,
+            duplicate: None,
+        }));
+    }
     let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("invalid_event", "the body is not JSON"))?;
     let mut tx = state.pool.begin().await?;

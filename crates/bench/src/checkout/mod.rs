@@ -11,6 +11,10 @@
 //! (`pg_stat_database`), CPU milliseconds per order of each service, PostgreSQL, NATS and the load
 //! generator (from /proc), resident memory per service; printed as a table and written to
 //! `target/bench/checkout.json`.
+//!
+//! `ORDO_BENCH_CHECKOUT_CONCURRENCY=1,8,32` picks the levels, `ORDO_BENCH_CHECKOUT_MIX=hot|spread`
+//! one mix; `ORDO_BENCH_STATEMENTS=N` prints the N statements that took the most time per window
+//! (needs `pg_stat_statements` preloaded: point `ORDO_TEST_ADMIN_URL` at such a cluster).
 
 mod processes;
 
@@ -337,6 +341,38 @@ async fn window(stack: &Stack, shop: &Arc<Shop>, su: &sqlx::PgPool, db: &str, c:
     })
 }
 
+/// The `n` statements that took the most time in the window (pg_stat_statements), per order.
+async fn top_statements(su: &sqlx::PgPool, n: usize, orders: f64) {
+    let rows: Vec<(f64, f64, f64, String)> = sqlx::query_as(
+        "select total_exec_time, calls::float8, mean_exec_time, regexp_replace(query, '\\s+', ' ', 'g')
+         from pg_stat_statements order by total_exec_time desc limit $1",
+    )
+    .bind(i64::try_from(n).unwrap_or(20))
+    .fetch_all(su)
+    .await
+    .unwrap();
+    let (calls, total): (f64, f64) =
+        sqlx::query_as("select sum(calls)::float8, sum(total_exec_time) from pg_stat_statements")
+            .fetch_one(su)
+            .await
+            .unwrap();
+    println!(
+        "    statements: {:.1} per order, {:.2} ms per order executing",
+        calls / orders.max(1.0),
+        total / orders.max(1.0)
+    );
+    println!("    {:>8} {:>7} {:>7}  query", "ms/order", "n/order", "mean ms");
+    for (total, calls, mean, query) in rows {
+        let q: String = query.chars().take(150).collect();
+        println!(
+            "    {:>8.3} {:>7.2} {:>7.3}  {q}",
+            total / orders.max(1.0),
+            calls / orders.max(1.0),
+            mean
+        );
+    }
+}
+
 /// The addresses a worker needs (the stack's processes stay with the caller).
 struct StackRef {
     order: String,
@@ -384,9 +420,27 @@ pub async fn run() {
         "notif",
         "nats"
     );
+    let mixes: Vec<Mix> = match std::env::var("ORDO_BENCH_CHECKOUT_MIX").as_deref() {
+        Ok("hot") => vec![Mix::HotSku],
+        Ok("spread") => vec![Mix::Spread],
+        _ => vec![Mix::HotSku, Mix::Spread],
+    };
+    let statements: Option<usize> = std::env::var("ORDO_BENCH_STATEMENTS").ok().and_then(|s| s.parse().ok());
+    if statements.is_some() {
+        sqlx::query("create extension if not exists pg_stat_statements")
+            .execute(&su)
+            .await
+            .expect("ORDO_BENCH_STATEMENTS needs pg_stat_statements in shared_preload_libraries");
+    }
     let mut rows = Vec::new();
-    for mix in [Mix::HotSku, Mix::Spread] {
+    for mix in mixes {
         for &c in &levels {
+            if statements.is_some() {
+                sqlx::query("select pg_stat_statements_reset()")
+                    .execute(&su)
+                    .await
+                    .unwrap();
+            }
             let r = window(&stack, &shop, &su, &db.name, c, secs, mix).await;
             let cpu = &r["cpu_ms_per_order"];
             println!(
@@ -406,6 +460,9 @@ pub async fn run() {
                 cpu["notification"].as_f64().unwrap_or(0.0),
                 cpu["nats"].as_f64().unwrap_or(0.0),
             );
+            if let Some(n) = statements {
+                top_statements(&su, n, r["orders"].as_f64().unwrap_or(1.0)).await;
+            }
             rows.push(r);
         }
     }

@@ -95,7 +95,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
         .await?
         .ok_or_else(|| Error::not_found("cart", id))?;
     let currency = Currency::parse(row.currency.trim()).map_err(Error::internal)?;
-    let lines = store::lines(conn, id, currency.as_str()).await?;
+    let lines = row.lines.0;
     let stored =
         CartStatus::parse(&row.status).ok_or_else(|| Error::internal(format!("cart status {}", row.status)))?;
     let money = |v: i64| Money::try_new(v, currency).map_err(Error::internal);
@@ -271,7 +271,6 @@ pub async fn add_line(
         i32::try_from(total.get()).map_err(Error::internal)?,
     )
     .await?;
-    store::touch(conn, id).await?;
     changed(conn, peers, id, idle_secs).await
 }
 

@@ -5,16 +5,19 @@
 //! Completion runs in the caller's transaction: the cart row is locked (`FOR UPDATE`), so
 //! concurrent completions of one cart queue up and all answer with the same order (also enforced
 //! by `orders_one_per_cart`); limited stock is reserved with conditional decrements (never below
-//! zero) in variant order (one lock order: no deadlocks); the per-tenant order number, the order,
-//! its lines, the first history row and `ordo.order.v1.placed` commit together.
+//! zero) in variant order (one lock order: no deadlocks); the per-tenant order number (no gaps),
+//! the order, its lines, the first history row and `ordo.order.v1.placed` commit together. The
+//! rows every completion wants — a popular variant's stock, the tenant's counter — are taken
+//! last, so each is held for the end of one transaction, not for all of it.
 
 use super::cart::{self, Cart};
 use super::{Error, Result, lifecycle};
+use crate::store::catalog;
 use crate::store::orders::{self as store, LineRow};
-use crate::store::{carts, catalog};
+use ordo_bus::outbox::Outbox;
 use ordo_db::Scope;
 use ordo_domain::cart::{CartLine, CartStatus};
-use ordo_domain::order::Order;
+use ordo_domain::order::{Order, TriggerKind};
 use ordo_domain::totals::Totals;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -113,6 +116,11 @@ async fn existing_order(conn: &mut PgConnection, cart: Uuid) -> Result<Uuid> {
 
 /// Reserve stock and write the order. `paid`: take what stock there is instead of refusing
 /// (each line records what it really took, so a cancellation gives back no more than that).
+///
+/// Hot rows last: a popular variant's stock row and the tenant's order counter are locked by
+/// every completion that touches them until it commits, so they are taken at the very end —
+/// the stock, then one statement for number, order, lines, first history row and cart — and
+/// only the event, the response and the commit follow.
 async fn place(
     conn: &mut PgConnection,
     cart: &Cart,
@@ -123,21 +131,61 @@ async fn place(
 ) -> Result<Uuid> {
     // From here on the service acts for the tenant (stock, counters) on the customer's behalf.
     ordo_db::set_scope(conn, &Scope::service(cart.tenant_id)).await?;
-    let reserved = reserve(conn, cart, paid).await?;
     let order_id = Uuid::now_v7();
     let lines: Vec<(Uuid, &CartLine)> = cart.rules.lines.iter().map(|l| (Uuid::now_v7(), l)).collect();
     let order = Order::place(totals.total, lines.iter().map(|(id, l)| (*id, l.kind)).collect())?;
-    let number = store::next_number(conn, cart.tenant_id).await?;
     let currency = cart.currency();
     let physical = cart.rules.has_physical();
-    store::insert(
+    let mut rows = Vec::with_capacity(lines.len());
+    for ((line_id, l), detail) in lines.iter().zip(&cart.details) {
+        let (subtotal, tax) = cart
+            .rules
+            .line_amounts(l)
+            .ok_or_else(|| Error::internal(format!("line {} without price", l.sku)))?;
+        rows.push(LineRow {
+            id: *line_id,
+            variant_id: l.variant_id,
+            sku: l.sku.clone(),
+            title: detail.title.clone(),
+            kind: l.kind.as_str().to_owned(),
+            asset_key: detail.asset_key.clone(),
+            quantity: i32::try_from(l.quantity).map_err(Error::internal)?,
+            unit_price: l.unit_price.map(|m| m.amount()).unwrap_or(0),
+            subtotal: subtotal.amount(),
+            tax: tax.amount(),
+            fulfilled: false,
+            delivered: false,
+        });
+    }
+    let mut record = lifecycle::Record {
+        id: order_id,
+        tenant_id: cart.tenant_id,
+        customer_id: cart.customer_id.clone(),
+        cart_id: cart.id,
+        number: 0,
+        email: email.to_owned(),
+        currency,
+        payment_intent_id: cart.payment_intent_id.clone(),
+        version: 1,
+        subtotal: totals.subtotal.amount(),
+        shipping: totals.shipping.amount(),
+        tax: totals.tax.amount(),
+        lines: rows.iter().map(|r| lifecycle::wire_line(r, currency)).collect(),
+    };
+    let (event_id, mut event) = lifecycle::placed_event(&order, &record)?;
+    let reserved = reserve(conn, cart, paid).await?;
+    let taken: Vec<i32> = lines
+        .iter()
+        .zip(&rows)
+        .map(|((_, l), row)| reserved.get(&l.id).copied().unwrap_or(row.quantity))
+        .collect();
+    record.number = store::insert_placed(
         conn,
         &store::NewOrder {
             id: order_id,
             tenant_id: cart.tenant_id,
             customer_id: &cart.customer_id,
             cart_id: cart.id,
-            number,
             email,
             currency: currency.as_str(),
             status: order.status().as_str(),
@@ -153,54 +201,18 @@ async fn place(
             billing_address: cart.billing_address.as_ref(),
             payment_intent_id: cart.payment_intent_id.as_deref(),
         },
+        &rows,
+        &taken,
+        &store::FirstHistory {
+            to: order.status().as_str(),
+            trigger: TriggerKind::CartCompleted.as_str(),
+            event_id,
+            actor,
+        },
     )
     .await?;
-    let mut rows = Vec::with_capacity(lines.len());
-    for ((line_id, l), detail) in lines.iter().zip(&cart.details) {
-        let (subtotal, tax) = cart
-            .rules
-            .line_amounts(l)
-            .ok_or_else(|| Error::internal(format!("line {} without price", l.sku)))?;
-        let row = LineRow {
-            id: *line_id,
-            variant_id: l.variant_id,
-            sku: l.sku.clone(),
-            title: detail.title.clone(),
-            kind: l.kind.as_str().to_owned(),
-            asset_key: detail.asset_key.clone(),
-            quantity: i32::try_from(l.quantity).map_err(Error::internal)?,
-            unit_price: l.unit_price.map(|m| m.amount()).unwrap_or(0),
-            subtotal: subtotal.amount(),
-            tax: tax.amount(),
-            fulfilled: false,
-            delivered: false,
-        };
-        let owner = store::LineOwner {
-            tenant_id: cart.tenant_id,
-            customer_id: &cart.customer_id,
-            order_id,
-        };
-        let taken = reserved.get(&l.id).copied().unwrap_or(row.quantity);
-        store::insert_line(conn, owner, &row, taken).await?;
-        rows.push(row);
-    }
-    carts::set_status(conn, cart.id, CartStatus::Completed.as_str()).await?;
-    let record = lifecycle::Record {
-        id: order_id,
-        tenant_id: cart.tenant_id,
-        customer_id: cart.customer_id.clone(),
-        cart_id: cart.id,
-        number,
-        email: email.to_owned(),
-        currency,
-        payment_intent_id: cart.payment_intent_id.clone(),
-        version: 1,
-        subtotal: totals.subtotal.amount(),
-        shipping: totals.shipping.amount(),
-        tax: totals.tax.amount(),
-        lines: rows.iter().map(|r| lifecycle::wire_line(r, currency)).collect(),
-    };
-    lifecycle::placed(conn, &order, &record, actor).await?;
+    event.order_number = u64::try_from(record.number).map_err(Error::internal)?;
+    Outbox::new(crate::SCHEMA).enqueue(conn, &event).await?;
     Ok(order_id)
 }
 

@@ -1,8 +1,8 @@
 //! Stored orders through the pure state machine: load the order (row-locked), its lines and its
 //! applied event ids; apply the trigger; persist the change, one history row and the outbox
 //! events — all inside the caller's transaction. A repeat of an applied (event id, trigger)
-//! changes nothing. [`placed`] writes the first history row and `order.placed` of an order
-//! [`super::checkout`] has just made with `Order::place`.
+//! changes nothing. [`placed_event`] is `order.placed` of an order [`super::checkout`] has just
+//! made with `Order::place`.
 
 use super::{Error, Result};
 use crate::store::{catalog, orders as store};
@@ -66,12 +66,13 @@ pub fn wire_line(l: &store::LineRow, currency: Currency) -> OrderLine {
 
 /// Load and lock an order with everything the state machine needs.
 pub async fn load(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<(Order, Record)>> {
-    let Some(row) = store::lock(conn, order_id).await? else {
+    let Some(locked) = store::lock(conn, order_id).await? else {
         return Ok(None);
     };
+    let row = locked.order;
     let currency = Currency::parse(row.currency.trim()).map_err(Error::internal)?;
     let m = |v: i64| Money::try_new(v, currency).map_err(Error::internal);
-    let line_rows = store::lines(conn, order_id).await?;
+    let line_rows = locked.lines.0;
     let lines = line_rows
         .iter()
         .map(|l| {
@@ -83,8 +84,9 @@ pub async fn load(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<(Ord
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let applied = store::applied(conn, order_id)
-        .await?
+    let applied = locked
+        .applied
+        .0
         .into_iter()
         .filter_map(|(id, t)| {
             TriggerKind::parse(&t)
@@ -166,8 +168,10 @@ async fn history(
     Ok(())
 }
 
-/// The first history row and `ordo.order.v1.placed` of the order just made from `order`.
-pub async fn placed(conn: &mut PgConnection, order: &Order, rec: &Record, actor: &str) -> Result<()> {
+/// `ordo.order.v1.placed` of the order [`super::checkout`] has just made from `order` with
+/// `Order::place`, and its event id (the order's first history row names it). The order number is
+/// filled in once the order row has taken it.
+pub fn placed_event(order: &Order, rec: &Record) -> Result<(Uuid, OrderPlaced)> {
     let m = meta::<OrderPlaced>(rec, rec.version, None);
     let event_id = Uuid::parse_str(&m.event_id).map_err(Error::internal)?;
     let c = rec.currency.as_str();
@@ -187,20 +191,7 @@ pub async fn placed(conn: &mut PgConnection, order: &Order, rec: &Record, actor:
         }),
         ..Default::default()
     };
-    history(
-        conn,
-        rec,
-        None,
-        order.status(),
-        TriggerKind::CartCompleted,
-        event_id,
-        (order.payment_status(), order.fulfillment_status()),
-        actor,
-        json!({}),
-    )
-    .await?;
-    Outbox::new(OUTBOX).enqueue(conn, &event).await?;
-    Ok(())
+    Ok((event_id, event))
 }
 
 /// Result of applying a trigger to a stored order.

@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on every unsafe request.
 //!
-//! One transaction per request: take a transaction-level advisory lock on (caller, key) — if
-//! another request holds it, answer 409 at once; look the key up — same request hash and done:
+//! One transaction per request: take a transaction-level advisory lock on (caller, key) with the
+//! `BEGIN` — if another request holds it, answer 409 at once; look the key up — same request hash and done:
 //! replay the stored response (`Idempotent-Replayed: true`); other hash: 422; otherwise run the
 //! handler and store its response in the same transaction as its effect. A 4xx answer is stored
 //! too (in its own transaction, the effect having rolled back); a 5xx is not, so a retry runs
@@ -149,15 +149,17 @@ where
         tenant_id: who.tenant_id,
         subject: &who.subject,
     };
-    let mut tx = ordo_db::begin_scoped(pool, &scope).await?;
-    if !store::try_lock(&mut tx, caller, &key).await? {
+    let (a, b) = store::lock_keys(caller, &key);
+    let mut tx = ordo_db::begin_scoped_try_lock(pool, &scope, &a, &b).await?;
+    let (locked, stored) = store::find_locked(&mut tx, caller, &key).await?;
+    if !locked {
         return Err(ApiError::conflict(
             "idempotency_in_progress",
             "a request with this Idempotency-Key is still running",
         )
         .with_response_header("retry-after", "1".into()));
     }
-    if let Some(stored) = store::find(&mut tx, caller, &key).await? {
+    if let Some(stored) = stored {
         if stored.expired {
             store::delete(&mut tx, caller, &key).await?;
         } else {

@@ -1,7 +1,9 @@
 //! `orders.carts` and `orders.cart_lines`.
 
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -28,10 +30,12 @@ pub struct CartRow {
     pub updated_at: OffsetDateTime,
     pub payment_intent_id: Option<String>,
     pub payment_amount: Option<i64>,
+    /// Its lines in the order they were added.
+    pub lines: Json<Vec<LineRow>>,
 }
 
 /// A cart line with what the catalog says about its variant in the cart's currency.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Deserialize)]
 pub struct LineRow {
     pub id: Uuid,
     pub variant_id: Uuid,
@@ -45,46 +49,47 @@ pub struct LineRow {
     pub amount: Option<i64>,
 }
 
-/// The cart `id` visible to the current scope; `lock` takes its row lock (`FOR UPDATE`).
+/// The cart `id` visible to the current scope, with its lines, in one round trip; `lock` first
+/// takes its row lock (`FOR UPDATE`) in a round trip of its own, so that the read starts after
+/// the lock is held and sees what the lock's previous holder committed (one `… for update`
+/// statement would read the lines as of before its wait).
 pub async fn find(
     conn: &mut PgConnection,
     id: Uuid,
     idle_secs: u64,
     lock: bool,
 ) -> Result<Option<CartRow>, sqlx::Error> {
-    let sql = format!(
-        "select c.id, c.tenant_id, c.customer_id, c.region_id, c.currency, c.email, c.shipping_address,
+    if lock {
+        let found: Option<i32> = sqlx::query_scalar("select 1 from orders.carts where id = $1 for update")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+    }
+    let sql = "select c.id, c.tenant_id, c.customer_id, c.region_id, c.currency, c.email, c.shipping_address,
                 c.billing_address, c.shipping_option_id, s.name as shipping_name, s.price as shipping_price, c.status,
                 (c.status = 'open' and c.updated_at < now() - make_interval(secs => $2)) as idle,
-                r.tax_rate_bp, r.countries, c.created_at, c.updated_at, c.payment_intent_id, c.payment_amount
+                r.tax_rate_bp, r.countries, c.created_at, c.updated_at, c.payment_intent_id, c.payment_amount,
+                (select coalesce(json_agg(json_build_object('id', l.id, 'variant_id', l.variant_id,
+                        'quantity', l.quantity, 'sku', v.sku, 'title', v.title, 'kind', v.kind,
+                        'asset_key', v.asset_key, 'available', v.active and p.active, 'amount', vp.amount)
+                        order by l.created_at, l.id), '[]')
+                 from orders.cart_lines l
+                 join orders.variants v on v.id = l.variant_id
+                 join orders.products p on p.id = v.product_id
+                 left join orders.variant_prices vp on vp.variant_id = v.id and vp.currency = c.currency
+                 where l.cart_id = c.id) as lines
          from orders.carts c
          join orders.regions r on r.id = c.region_id
          left join orders.shipping_options s on s.id = c.shipping_option_id
-         where c.id = $1 {}",
-        if lock { "for update of c" } else { "" }
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+         where c.id = $1";
+    sqlx::query_as(sql)
         .bind(id)
         .bind(idle_secs as f64)
         .fetch_optional(conn)
         .await
-}
-
-/// The cart's lines in the order they were added.
-pub async fn lines(conn: &mut PgConnection, cart: Uuid, currency: &str) -> Result<Vec<LineRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select l.id, l.variant_id, l.quantity, v.sku, v.title, v.kind, v.asset_key,
-                (v.active and p.active) as available, vp.amount
-         from orders.cart_lines l
-         join orders.variants v on v.id = l.variant_id
-         join orders.products p on p.id = v.product_id
-         left join orders.variant_prices vp on vp.variant_id = v.id and vp.currency = $2
-         where l.cart_id = $1 order by l.created_at, l.id",
-    )
-    .bind(cart)
-    .bind(currency)
-    .fetch_all(conn)
-    .await
 }
 
 #[derive(Debug)]
@@ -133,7 +138,8 @@ pub async fn set_contact(
     Ok(())
 }
 
-/// Add a line or, for a variant already in the cart, set its quantity.
+/// Add a line or, for a variant already in the cart, set its quantity; the cart counts as
+/// touched (`updated_at`), in the same statement.
 pub async fn put_line(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -143,7 +149,8 @@ pub async fn put_line(
     quantity: i32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into orders.cart_lines (id, tenant_id, customer_id, cart_id, variant_id, quantity)
+        "with touched as (update orders.carts set updated_at = now() where id = $4)
+         insert into orders.cart_lines (id, tenant_id, customer_id, cart_id, variant_id, quantity)
          values ($1, $2, $3, $4, $5, $6)
          on conflict (cart_id, variant_id) do update set quantity = excluded.quantity",
     )

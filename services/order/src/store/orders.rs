@@ -37,7 +37,7 @@ pub struct OrderRow {
 }
 
 /// A line as the state machine and the events need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct LineRow {
     pub id: Uuid,
     pub variant_id: Uuid,
@@ -100,33 +100,42 @@ const ORDER_COLUMNS: &str = "o.id, o.tenant_id, o.customer_id, o.cart_id, o.numb
     o.refunded_amount, o.failed_payment_attempts, o.payment_intent_id, o.version, o.shipping_address,
     o.billing_address, o.created_at, o.updated_at";
 
-/// The order `id` with its row lock.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+/// An order as the state machine needs it: the row, its lines and the (event id, trigger) of
+/// every applied change, oldest first.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LockedOrder {
+    #[sqlx(flatten)]
+    pub order: OrderRow,
+    pub lines: Json<Vec<LineRow>>,
+    pub applied: Json<Vec<(Uuid, String)>>,
+}
+
+/// The order `id` with its row lock, its lines and its applied changes, in two round trips: the
+/// lock first, then the rest — read by a statement that starts after the lock is held, so it
+/// sees everything the lock's previous holder committed (a single `… for update` statement would
+/// read the lines and history as of before its wait).
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<LockedOrder>, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("select 1 from orders.orders where id = $1 for update")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {ORDER_COLUMNS} from orders.orders o where o.id = $1 for update"
+        "select {ORDER_COLUMNS},
+                (select coalesce(json_agg(json_build_object('id', l.id, 'variant_id', l.variant_id, 'sku', l.sku,
+                    'title', l.title, 'kind', l.kind, 'asset_key', l.asset_key, 'quantity', l.quantity,
+                    'unit_price', l.unit_price, 'subtotal', l.subtotal, 'tax', l.tax,
+                    'fulfilled', l.fulfilled_at is not null, 'delivered', l.delivered_at is not null) order by l.id), '[]')
+                 from orders.order_lines l where l.order_id = o.id) as lines,
+                (select coalesce(json_agg(json_build_array(h.event_id, h.trigger) order by h.id), '[]')
+                 from orders.order_state_history h where h.order_id = o.id) as applied
+         from orders.orders o where o.id = $1"
     )))
     .bind(id)
     .fetch_optional(conn)
     .await
-}
-
-pub async fn lines(conn: &mut PgConnection, order: Uuid) -> Result<Vec<LineRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, variant_id, sku, title, kind, asset_key, quantity, unit_price, subtotal, tax,
-                fulfilled_at is not null as fulfilled, delivered_at is not null as delivered
-         from orders.order_lines where order_id = $1 order by id",
-    )
-    .bind(order)
-    .fetch_all(conn)
-    .await
-}
-
-/// (event id, trigger) of every applied change, oldest first.
-pub async fn applied(conn: &mut PgConnection, order: Uuid) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("select event_id, trigger from orders.order_state_history where order_id = $1 order by id")
-        .bind(order)
-        .fetch_all(conn)
-        .await
 }
 
 /// The order document's data, if the order is visible to the current scope.
@@ -180,25 +189,14 @@ pub async fn id_by_payment_intent(conn: &mut PgConnection, pi: &str) -> Result<O
 
 // ---- birth ---------------------------------------------------------------------------------------------
 
-/// The tenant's next order number (the first is 1001).
-pub async fn next_number(conn: &mut PgConnection, tenant: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "insert into orders.tenant_counters (tenant_id, last_order_number) values ($1, 1001)
-         on conflict (tenant_id) do update set last_order_number = orders.tenant_counters.last_order_number + 1
-         returning last_order_number",
-    )
-    .bind(tenant)
-    .fetch_one(conn)
-    .await
-}
-
+/// A new order: everything but its number, which [`insert_placed`] takes from the tenant's
+/// counter in the same statement.
 #[derive(Debug)]
 pub struct NewOrder<'a> {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub customer_id: &'a str,
     pub cart_id: Uuid,
-    pub number: i64,
     pub email: &'a str,
     pub currency: &'a str,
     pub status: &'a str,
@@ -216,18 +214,60 @@ pub struct NewOrder<'a> {
     pub payment_intent_id: Option<&'a str>,
 }
 
-pub async fn insert(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into orders.orders (id, tenant_id, customer_id, cart_id, number, email, currency, status, payment_status,
-            fulfillment_status, subtotal, shipping_total, tax_total, total, region_id, shipping_option_id,
-            shipping_address, billing_address, payment_intent_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, coalesce($18, $17), $19)",
+/// The first history row of a new order.
+#[derive(Debug)]
+pub struct FirstHistory<'a> {
+    pub to: &'a str,
+    pub trigger: &'a str,
+    pub event_id: Uuid,
+    pub actor: &'a str,
+}
+
+/// Write a new order in one statement: the tenant's next order number (the first is 1001; no
+/// gaps, so the counter row stays locked until the commit), the order, its lines (`reserved[i]`
+/// is the stock line `i` really took), its first history row, and its cart marked completed.
+/// Returns the order number.
+pub async fn insert_placed(
+    conn: &mut PgConnection,
+    o: &NewOrder<'_>,
+    lines: &[LineRow],
+    reserved: &[i32],
+    first: &FirstHistory<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "with n as (
+            insert into orders.tenant_counters (tenant_id, last_order_number) values ($2, 1001)
+            on conflict (tenant_id) do update set last_order_number = orders.tenant_counters.last_order_number + 1
+            returning last_order_number
+         ), o as (
+            insert into orders.orders (id, tenant_id, customer_id, cart_id, number, email, currency, status,
+                payment_status, fulfillment_status, subtotal, shipping_total, tax_total, total, region_id,
+                shipping_option_id, shipping_address, billing_address, payment_intent_id)
+            select $1, $2, $3, $4, n.last_order_number, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   coalesce($17, $16), $18
+            from n
+            returning id, number
+         ), l as (
+            insert into orders.order_lines (id, tenant_id, customer_id, order_id, variant_id, sku, title, kind,
+                asset_key, quantity, unit_price, subtotal, tax, reserved)
+            select x.id, $2, $3, o.id, x.variant_id, x.sku, x.title, x.kind, x.asset_key, x.quantity, x.unit_price,
+                   x.subtotal, x.tax, x.reserved
+            from o, unnest($19::uuid[], $20::uuid[], $21::text[], $22::text[], $23::text[], $24::text[], $25::int[],
+                           $26::int8[], $27::int8[], $28::int8[], $29::int[])
+                    as x(id, variant_id, sku, title, kind, asset_key, quantity, unit_price, subtotal, tax, reserved)
+         ), h as (
+            insert into orders.order_state_history (tenant_id, customer_id, order_id, from_status, to_status, trigger,
+                event_id, actor, payment_status, fulfillment_status, detail)
+            select $2, $3, o.id, null, $30, $31, $32, $33, $8, $9, '{}'::jsonb from o
+         ), c as (
+            update orders.carts set status = 'completed', updated_at = now(), completed_at = now() where id = $4
+         )
+         select number from o",
     )
     .bind(o.id)
     .bind(o.tenant_id)
     .bind(o.customer_id)
     .bind(o.cart_id)
-    .bind(o.number)
     .bind(o.email)
     .bind(o.currency)
     .bind(o.status)
@@ -242,49 +282,23 @@ pub async fn insert(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<(), sql
     .bind(o.shipping_address)
     .bind(o.billing_address)
     .bind(o.payment_intent_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Who an order line belongs to.
-#[derive(Debug, Clone, Copy)]
-pub struct LineOwner<'a> {
-    pub tenant_id: Uuid,
-    pub customer_id: &'a str,
-    pub order_id: Uuid,
-}
-
-/// A new line of an order; `reserved` is the stock actually taken for it (≤ quantity; less only
-/// for a paid cart beyond stock).
-pub async fn insert_line(
-    conn: &mut PgConnection,
-    owner: LineOwner<'_>,
-    l: &LineRow,
-    reserved: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into orders.order_lines (id, tenant_id, customer_id, order_id, variant_id, sku, title, kind, asset_key,
-            quantity, unit_price, subtotal, tax, reserved)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(l.id)
-    .bind(owner.tenant_id)
-    .bind(owner.customer_id)
-    .bind(owner.order_id)
-    .bind(l.variant_id)
-    .bind(&l.sku)
-    .bind(&l.title)
-    .bind(&l.kind)
-    .bind(&l.asset_key)
-    .bind(l.quantity)
-    .bind(l.unit_price)
-    .bind(l.subtotal)
-    .bind(l.tax)
+    .bind(lines.iter().map(|l| l.id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.variant_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.sku.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.title.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.asset_key.as_deref()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.unit_price).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.subtotal).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.tax).collect::<Vec<_>>())
     .bind(reserved)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(first.to)
+    .bind(first.trigger)
+    .bind(first.event_id)
+    .bind(first.actor)
+    .fetch_one(conn)
+    .await
 }
 
 // ---- changes ---------------------------------------------------------------------------------------------
