@@ -210,3 +210,37 @@ async fn shared_secret_keys_work_and_cannot_be_confused_with_public_keys() {
     cfg.hs_secret = Some(ordo_config::Secret::new("short".into()));
     assert!(Authenticator::from_config(&cfg).is_err());
 }
+
+/// A verified token is remembered for its next requests; that memory never lets a token
+/// through that differs from it by a byte, nor one whose time is up.
+#[tokio::test]
+async fn remembered_tokens_are_exact_and_expire() {
+    ordo_auth::install_crypto_provider();
+    let mut cfg = ordo_testkit::auth_config();
+    cfg.leeway_secs = 0;
+    let auth = Authenticator::from_config(&cfg).unwrap();
+    let tenant = Uuid::now_v7();
+    let mut c = claims("alice", tenant, "customer");
+    c["exp"] = json!(time::OffsetDateTime::now_utc().unix_timestamp() + 2);
+    let good = mint_with(&c, Algorithm::ES256, Some("e1"), EC1_PRIVATE);
+    assert_eq!(auth.verify(&good).await.unwrap().subject, "alice");
+    assert_eq!(auth.verify(&good).await.unwrap().subject, "alice", "remembered");
+    // Same header and payload, another signature: refused although the genuine one is remembered.
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[0] ^= 1;
+    let forged = format!(
+        "{head}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    assert!(auth.verify(&forged).await.is_err());
+    // A payload changed to another subject, with the genuine signature: refused.
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let mut other = c.clone();
+    other["sub"] = json!("mallory");
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.to_string());
+    assert!(auth.verify(&parts.join(".")).await.is_err());
+    // Past its expiry the remembered token is checked again, and refused.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(auth.verify(&good).await.unwrap_err(), ordo_auth::AuthError::Expired);
+}

@@ -89,7 +89,12 @@ async fn a_mixed_cart_ships_to_the_address_with_the_chosen_method() {
     assert_eq!(a["items"], 4);
     assert_eq!(a["email"], "bo@example.com");
 
-    // The shop ships the parcel: the customer's order page shows the carrier and tracking number.
+    // The shop ships the parcel once the payment is in (the order page may show before the
+    // webhook has made the order paid): the customer's order page shows carrier and tracking number.
+    st.shop
+        .s
+        .wait_order(&order, |o| o["data"]["attributes"]["payment_status"] == "captured")
+        .await;
     let physical: Vec<String> = a["lines"]
         .as_array()
         .unwrap()

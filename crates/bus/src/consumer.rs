@@ -70,6 +70,12 @@ pub trait Handler: Send + Sync + 'static {
         event: &'a Delivery,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 
+    /// Whether this handler acts on events of `subject` (without the namespace). Others are
+    /// acknowledged unread — no transaction, no inbox row — since applying them changes nothing.
+    fn handles(&self, _subject: &str) -> bool {
+        true
+    }
+
     /// Whether events waiting together may share one transaction. A handler that locks rows
     /// requests also contend for (a popular variant's stock) answers false: in a batch it would
     /// hold them until the last event of the batch is applied.
@@ -96,6 +102,8 @@ pub struct ConsumerSpec {
 pub enum Outcome {
     Applied,
     Duplicate,
+    /// Of a subject the handler does not act on: acknowledged unread.
+    Skipped,
     Retrying,
     DeadLettered,
 }
@@ -220,6 +228,34 @@ impl<H: Handler> Consumer<H> {
     /// every one of them applies; if any fails, that transaction rolls back and each is handled
     /// on its own ([`Consumer::process`]), so one bad event costs only a retry of its batch.
     pub async fn process_all(&self, msgs: Vec<jetstream::Message>) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(msgs.len());
+        let mut msgs = msgs;
+        if msgs.len() > 1 {
+            let mut wanted = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                if self.handler.handles(self.bus.local_subject(m.subject.as_str())) {
+                    wanted.push(m);
+                } else {
+                    out.push(self.skip(&m).await);
+                }
+            }
+            msgs = wanted;
+        }
+        out.extend(self.process_wanted(msgs).await);
+        out
+    }
+
+    /// Acknowledge a message of a subject the handler does not act on.
+    async fn skip(&self, msg: &jetstream::Message) -> Outcome {
+        if let Err(e) = msg.ack().await {
+            tracing::warn!(error = %e, consumer = %self.spec.name, "ack failed");
+        }
+        metrics::counter!("ordo_consumer_events_total", "consumer" => self.spec.name.clone(), "outcome" => "Skipped")
+            .increment(1);
+        Outcome::Skipped
+    }
+
+    async fn process_wanted(&self, msgs: Vec<jetstream::Message>) -> Vec<Outcome> {
         if msgs.len() < 2 {
             let mut out = Vec::new();
             for m in msgs {
@@ -323,6 +359,9 @@ impl<H: Handler> Consumer<H> {
     /// [`Consumer::process`], or, with `known`, settle the message by that handler failure
     /// (already seen in a batch that rolled back) without running the handler again.
     async fn process_known(&self, msg: jetstream::Message, known: Option<HandlerError>) -> Outcome {
+        if !self.handler.handles(self.bus.local_subject(msg.subject.as_str())) {
+            return self.skip(&msg).await;
+        }
         let attempt = msg
             .info()
             .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))

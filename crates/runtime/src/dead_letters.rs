@@ -254,6 +254,8 @@ async fn replay(
     doc["attributes"]["replay_outcome"] = json!(match outcome {
         Outcome::Applied => "applied",
         Outcome::Duplicate => "already_applied",
+        // Replay runs the handler whatever the subject; it never skips.
+        Outcome::Skipped => "already_applied",
         Outcome::Retrying | Outcome::DeadLettered => "failed",
     });
     Ok(respond(StatusCode::OK, &json!({"data": doc})))

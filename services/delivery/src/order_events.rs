@@ -30,7 +30,15 @@ fn bus_err(e: ordo_bus::BusError) -> HandlerError {
     HandlerError::Transient(e.to_string())
 }
 
+/// The order events the delivery service acts on; every other one (e.g. `order.placed`) is
+/// acknowledged unread. Keep in step with the `match` of [`OrderEvents::handle`].
+const HANDLED: &[&str] = &[OrderPaid::SUBJECT, OrderRefunded::SUBJECT, OrderCanceled::SUBJECT];
+
 impl Handler for OrderEvents {
+    fn handles(&self, subject: &str) -> bool {
+        HANDLED.contains(&subject)
+    }
+
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
         let uuid = |s: &str| Uuid::parse_str(s).map_err(|_| permanent(format!("{} has a bad id {s:?}", d.subject)));

@@ -251,7 +251,25 @@ fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
         }
 }
 
+/// The events the order service acts on; every other one (e.g. `payment.session_created`) is
+/// acknowledged unread. Keep in step with [`plan`] and [`refund_outcome`].
+const HANDLED: &[&str] = &[
+    PaymentProcessing::SUBJECT,
+    PaymentSucceeded::SUBJECT,
+    PaymentFailed::SUBJECT,
+    PaymentRefunded::SUBJECT,
+    PaymentRefundFailed::SUBJECT,
+    GrantsIssued::SUBJECT,
+    Downloaded::SUBJECT,
+    ShipmentCreated::SUBJECT,
+    ShipmentDelivered::SUBJECT,
+];
+
 impl Handler for PaymentAndDeliveryEvents {
+    fn handles(&self, subject: &str) -> bool {
+        HANDLED.contains(&subject)
+    }
+
     /// `payment.succeeded` may complete a cart, taking a variant's stock and the tenant's order
     /// counter — rows the customers' own completions wait for: each event commits alone.
     fn shares_transactions(&self) -> bool {

@@ -50,7 +50,20 @@ async fn find(tx: &mut PgConnection, tenant: Uuid, order: Uuid, pi: &str) -> Res
     Ok(store::by_order(tx, tenant, order).await?)
 }
 
+/// The order events the payment service acts on; every other one (e.g. `order.paid`) is
+/// acknowledged unread. Keep in step with the `match` of [`OrderEvents::handle`].
+const HANDLED: &[&str] = &[
+    OrderPlaced::SUBJECT,
+    OrderCanceled::SUBJECT,
+    OrderRefundRequested::SUBJECT,
+    OrderPaymentRejected::SUBJECT,
+];
+
 impl Handler for OrderEvents {
+    fn handles(&self, subject: &str) -> bool {
+        HANDLED.contains(&subject)
+    }
+
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
         let uuid = |s: &str| Uuid::parse_str(s).map_err(|_| permanent(format!("{} has a bad id {s:?}", d.subject)));

@@ -120,12 +120,9 @@ pub async fn by_order(conn: &mut PgConnection, tenant: Uuid, order: Uuid) -> Res
 /// A new payment row (and the tenant in the tenant list); returns it, or the row that already
 /// exists for the intent.
 pub async fn insert(conn: &mut PgConnection, p: &Payment) -> Result<Payment, sqlx::Error> {
-    sqlx::query("insert into payments.tenants (tenant_id) values ($1) on conflict do nothing")
-        .bind(p.tenant_id)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query(
-        "insert into payments.payments (id, tenant_id, cart_id, order_id, customer_id, payment_intent_id, client_secret,
+        "with tenant as (insert into payments.tenants (tenant_id) values ($2) on conflict do nothing)
+         insert into payments.payments (id, tenant_id, cart_id, order_id, customer_id, payment_intent_id, client_secret,
             currency, amount, status)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          on conflict (payment_intent_id) do nothing",
