@@ -167,3 +167,38 @@ async fn oversized_and_malformed_bodies_get_json_api_errors() {
         200
     );
 }
+
+/// A transaction that loses a deadlock has been rolled back: the client is told to retry
+/// (503 `database_conflict`, `Retry-After: 1`), not that the server failed.
+#[tokio::test]
+async fn a_lost_deadlock_is_a_503_to_retry() {
+    let db = ordo_testkit::TestDb::create().await;
+    let su = db.superuser_pool().await;
+    sqlx::raw_sql("create table public.dl (id int primary key); insert into public.dl values (1), (2);")
+        .execute(&su)
+        .await
+        .unwrap();
+    let (mut a, mut b) = (su.begin().await.unwrap(), su.begin().await.unwrap());
+    sqlx::query("update public.dl set id = id where id = 1")
+        .execute(&mut *a)
+        .await
+        .unwrap();
+    sqlx::query("update public.dl set id = id where id = 2")
+        .execute(&mut *b)
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        sqlx::query("update public.dl set id = id where id = 2").execute(&mut *a),
+        sqlx::query("update public.dl set id = id where id = 1").execute(&mut *b),
+    );
+    let lost = match (ra, rb) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("expected one deadlock victim: {other:?}"),
+    };
+    let res = actix_web::ResponseError::error_response(&ordo_http::ApiError::from(lost));
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["errors"][0]["code"], "database_conflict");
+}

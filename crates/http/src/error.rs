@@ -142,11 +142,17 @@ impl ApiError {
         Self::build(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
     }
 
-    /// A database error at the HTTP edge: logged, an opaque 500 — or 503 `database_busy` when
-    /// no connection was free in time.
+    /// A database error at the HTTP edge: busy pool → 503 `database_busy`; a deadlock or serialization failure
+    /// (the transaction was rolled back, nothing happened; a retry with the same Idempotency-Key
+    /// runs it again) → 503 `database_conflict` with `Retry-After: 1`; anything else → 500.
     pub fn database(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut => Self::unavailable("database_busy"),
+            sqlx::Error::Database(ref d) if matches!(d.code().as_deref(), Some("40P01" | "40001")) => {
+                tracing::warn!(error = %e, "transaction lost a deadlock or serialization conflict; rolled back");
+                metrics::counter!("ordo_database_conflicts_total").increment(1);
+                Self::unavailable("database_conflict").with_response_header("retry-after", "1".into())
+            }
             other => Self::internal(other),
         }
     }
