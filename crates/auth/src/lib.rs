@@ -191,15 +191,16 @@ impl Authenticator {
         {
             return Ok(p);
         }
-        let claimed = unverified_issuer(token);
+        // Read before any verification only to pick whose keys check the token.
+        let claimed = unverified_claims(token);
         let issuer = self
             .issuers
             .iter()
-            .find(|i| claimed.as_deref() == Some(i.cfg.issuer.as_str()))
+            .find(|i| claimed.as_ref().and_then(|c| c.iss.as_deref()) == Some(i.cfg.issuer.as_str()))
             .unwrap_or(&self.issuers[0]);
         let principal = issuer.verify(token).await?;
-        // The signature is good, so the payload's `exp` can be read as it stands.
-        let until = remember_until(unverified_claims(token).and_then(|c| c.exp), now);
+        // The signature is good, so the payload's `exp` can be taken as it stands.
+        let until = remember_until(claimed.and_then(|c| c.exp), now);
         if until > now
             && let Ok(mut m) = self.verified.lock()
         {
@@ -225,11 +226,6 @@ fn unverified_claims(token: &str) -> Option<UnverifiedClaims> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     serde_json::from_slice(&raw).ok()
-}
-
-/// The `iss` a token claims, read before any verification only to pick whose keys check it.
-fn unverified_issuer(token: &str) -> Option<String> {
-    unverified_claims(token)?.iss
 }
 
 impl IssuerKeys {

@@ -114,6 +114,8 @@ pub struct Consumer<H> {
     pool: PgPool,
     bus: Bus,
     handler: Arc<H>,
+    /// The inbox insert of an event applied in a batch (see [`Consumer::new`]).
+    batch_inbox_sql: Arc<str>,
 }
 
 impl<H> Clone for Consumer<H> {
@@ -124,6 +126,7 @@ impl<H> Clone for Consumer<H> {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
             handler: self.handler.clone(),
+            batch_inbox_sql: self.batch_inbox_sql.clone(),
         }
     }
 }
@@ -138,7 +141,18 @@ impl<H> std::fmt::Debug for Consumer<H> {
 
 impl<H: Handler> Consumer<H> {
     pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, pool: PgPool, bus: Bus, handler: H) -> Self {
+        // In a batch the previous event's handler may have scoped the transaction to its tenant:
+        // the inbox insert of the next one clears the scope first.
+        let batch_inbox_sql = format!(
+            "with unscoped as (select set_config('ordo.tenant_id', '', true), set_config('ordo.user_id', '', true),
+                                      set_config('ordo.role', '', true))
+             insert into {}.inbox (consumer, event_id, subject) select $1, $2, $3 from unscoped
+             on conflict do nothing",
+            spec.schema
+        )
+        .into();
         Consumer {
+            batch_inbox_sql,
             spec,
             cfg,
             pool,
@@ -229,19 +243,15 @@ impl<H: Handler> Consumer<H> {
     /// on its own ([`Consumer::process`]), so one bad event costs only a retry of its batch.
     pub async fn process_all(&self, msgs: Vec<jetstream::Message>) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(msgs.len());
-        let mut msgs = msgs;
-        if msgs.len() > 1 {
-            let mut wanted = Vec::with_capacity(msgs.len());
-            for m in msgs {
-                if self.handler.handles(self.bus.local_subject(m.subject.as_str())) {
-                    wanted.push(m);
-                } else {
-                    out.push(self.skip(&m).await);
-                }
+        let mut wanted = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            if self.handler.handles(self.bus.local_subject(m.subject.as_str())) {
+                wanted.push(m);
+            } else {
+                out.push(self.skip(&m).await);
             }
-            msgs = wanted;
         }
-        out.extend(self.process_wanted(msgs).await);
+        out.extend(self.process_wanted(wanted).await);
         out
     }
 
@@ -265,14 +275,7 @@ impl<H: Handler> Consumer<H> {
         }
         let deliveries: Option<Vec<Delivery>> = msgs
             .iter()
-            .map(|m| {
-                let attempt = m
-                    .info()
-                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
-                    .unwrap_or(1);
-                let subject = self.bus.local_subject(m.subject.as_str()).to_owned();
-                delivery_from(m, subject, attempt).ok()
-            })
+            .map(|m| delivery_from(m, self.bus.local_subject(m.subject.as_str()).to_owned(), attempt_of(m)).ok())
             .collect();
         let batch = match deliveries {
             Some(d) => self.apply_batch(&d).await,
@@ -311,9 +314,8 @@ impl<H: Handler> Consumer<H> {
 
     /// Apply several deliveries in one transaction, each through the inbox with the scope reset
     /// before it (a handler scopes the transaction to its event's tenant; the next one must not
-    /// inherit that). Any failure fails the whole batch.
-    /// On failure: the position of the event whose handler failed (none when the transaction
-    /// itself failed) and why.
+    /// inherit that). Any failure fails the whole batch: the error names the position of the
+    /// event whose handler failed (none when the transaction itself failed) and why.
     async fn apply_batch(&self, batch: &[Delivery]) -> Result<Vec<bool>, (Option<usize>, HandlerError)> {
         let span = tracing::info_span!("ordo.consume_batch", consumer = %self.spec.name, events = batch.len());
         let whole = |e: sqlx::Error| (None, HandlerError::from(e));
@@ -321,7 +323,7 @@ impl<H: Handler> Consumer<H> {
             let mut tx = self.pool.begin().await.map_err(whole)?;
             let mut applied = Vec::with_capacity(batch.len());
             for (i, d) in batch.iter().enumerate() {
-                let inserted = sqlx::query(AssertSqlSafe(self.batch_inbox_sql()))
+                let inserted = sqlx::query(AssertSqlSafe(self.batch_inbox_sql.as_ref()))
                     .bind(&self.spec.name)
                     .bind(d.event_id)
                     .bind(&d.subject)
@@ -341,16 +343,6 @@ impl<H: Handler> Consumer<H> {
         .await
     }
 
-    fn batch_inbox_sql(&self) -> String {
-        format!(
-            "with unscoped as (select set_config('ordo.tenant_id', '', true), set_config('ordo.user_id', '', true),
-                                      set_config('ordo.role', '', true))
-             insert into {}.inbox (consumer, event_id, subject) select $1, $2, $3 from unscoped
-             on conflict do nothing",
-            self.spec.schema
-        )
-    }
-
     /// Handle one JetStream message end to end (inbox, handler, ack/nak/dead letter).
     pub async fn process(&self, msg: jetstream::Message) -> Outcome {
         self.process_known(msg, None).await
@@ -362,10 +354,7 @@ impl<H: Handler> Consumer<H> {
         if !self.handler.handles(self.bus.local_subject(msg.subject.as_str())) {
             return self.skip(&msg).await;
         }
-        let attempt = msg
-            .info()
-            .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
-            .unwrap_or(1);
+        let attempt = attempt_of(&msg);
         let subject = self.bus.local_subject(msg.subject.as_str()).to_owned();
         let span = tracing::info_span!(
             "ordo.consume",
@@ -563,6 +552,13 @@ impl<H: Handler> Consumer<H> {
             }
         }
     }
+}
+
+/// Which delivery of its message this is (1 for the first).
+fn attempt_of(msg: &jetstream::Message) -> u32 {
+    msg.info()
+        .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+        .unwrap_or(1)
 }
 
 fn header_uuid(h: &HeaderMap, name: &str) -> Option<Uuid> {
