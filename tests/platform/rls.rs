@@ -231,22 +231,41 @@ async fn a_subject_cannot_break_out_of_the_begin_batch() {
     }
     let nul = Scope::new(w.a, Some("A1\0".into()), Role::Customer);
     assert!(begin_scoped(&pool, &nul).await.is_err(), "a NUL byte is refused");
-    // The locked flag of the idempotency batch names its lock keys as literals too.
+    // The claim of an Idempotency-Key runs in the BEGIN batch with its values as literals too.
     let scope = Scope::new(w.a, Some("A1".into()), Role::Customer);
-    let mut tx = ordo_db::begin_scoped_try_lock(&pool, &scope, "k'1", "k\\2")
-        .await
-        .unwrap();
-    let locked: String = sqlx::query_scalar("select current_setting('ordo.locked')")
+    let claim = format!(
+        "SELECT orders.idempotency_claim({}, {}, '{}', {}, {})",
+        ordo_db::literal("k'1", "key").unwrap(),
+        ordo_db::literal("k\\2", "key").unwrap(),
+        w.a,
+        ordo_db::literal("A1", "subject").unwrap(),
+        ordo_db::literal("key'\\", "key").unwrap()
+    );
+    let one = db.pool_for("ordo_order", 1).await;
+    let mut tx = ordo_db::begin_scoped_claimed(&pool, &scope, &claim).await.unwrap();
+    let user: String = sqlx::query_scalar("select current_setting('ordo.user_id')")
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(locked, "true");
-    let mut other = ordo_db::begin_scoped_try_lock(&pool, &scope, "k'1", "k\\2")
-        .await
-        .unwrap();
-    let locked: String = sqlx::query_scalar("select current_setting('ordo.locked')")
-        .fetch_one(&mut *other)
-        .await
-        .unwrap();
-    assert_eq!(locked, "false", "the second transaction finds the lock taken");
+    assert_eq!(user, "A1", "the scope set before the claim belongs to the transaction");
+    let other = ordo_db::begin_scoped_claimed(&one, &scope, &claim).await;
+    let code = other
+        .err()
+        .and_then(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()));
+    assert_eq!(
+        code.as_deref(),
+        Some("OI409"),
+        "the second claim finds the key's lock taken"
+    );
+    // A claim that raised leaves nothing behind on its connection (the pool's only one): no
+    // transaction (BEGIN works), no lock.
+    let mut after = ordo_db::begin_scoped(&one, &scope).await.unwrap();
+    let locks: i64 =
+        sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()")
+            .fetch_one(&mut *after)
+            .await
+            .unwrap();
+    assert_eq!(locks, 0, "the failed claim's lock went with its transaction");
+    after.commit().await.unwrap();
+    tx.commit().await.unwrap();
 }

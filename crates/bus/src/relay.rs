@@ -1,9 +1,10 @@
 //! The outbox relay: publishes committed outbox rows to JetStream.
 //!
-//! One cycle takes up to `batch_size` unpublished rows with `FOR UPDATE SKIP LOCKED` (so replicas
-//! never take the same rows), sends them all (several publishes in flight, order kept on the one
-//! connection), waits for JetStream's acks, and marks only the acknowledged rows published. If the
-//! relay dies mid-cycle its transaction rolls back and the rows are published again later; the
+//! One cycle marks up to `batch_size` unpublished rows published and reads them in one statement
+//! (`FOR UPDATE SKIP LOCKED`, so replicas never take the same rows), sends them all (several
+//! publishes in flight, order kept on the one connection), waits for JetStream's acks, unmarks any
+//! row JetStream did not acknowledge, and commits. If the relay dies mid-cycle its transaction
+//! rolls back and the rows are published again later; the
 //! `Nats-Msg-Id` header lets JetStream drop the duplicate and consumers' inboxes drop any rest.
 //! The relay sleeps until a commit NOTIFYs it, polling only as a fallback; cycles are at least
 //! `linger_ms` apart, so under load one cycle carries the events of many commits.
@@ -11,6 +12,7 @@
 use crate::{Bus, BusError};
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
+use futures::FutureExt as _;
 use futures::future::join_all;
 use ordo_config::OutboxConfig;
 use ordo_events::headers;
@@ -27,9 +29,16 @@ pub struct Relay {
     batch_size: i64,
     poll: Duration,
     linger: Duration,
-    select_sql: String,
-    mark_sql: String,
+    take_sql: String,
+    unmark_sql: String,
     purge_sql: String,
+}
+
+/// Read every notification that has already arrived, without waiting.
+fn drain(listener: &mut Option<PgListener>) {
+    if let Some(l) = listener {
+        while let Some(Ok(_)) = l.recv().now_or_never() {}
+    }
 }
 
 impl Relay {
@@ -41,12 +50,15 @@ impl Relay {
             batch_size: i64::from(cfg.batch_size.max(1)),
             poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
             linger: Duration::from_millis(cfg.linger_ms),
-            select_sql: format!(
-                "select id, subject, headers, payload, extract(epoch from now() - created_at)::float8 as lag
-                 from {schema}.outbox where published_at is null
-                 order by id limit $1 for update skip locked"
+            take_sql: format!(
+                "update {schema}.outbox o set published_at = now()
+                 from (select id from {schema}.outbox where published_at is null
+                       order by id limit $1 for update skip locked) batch
+                 where o.id = batch.id
+                 returning o.id, o.subject, o.headers, o.payload,
+                           extract(epoch from now() - o.created_at)::float8 as lag"
             ),
-            mark_sql: format!("update {schema}.outbox set published_at = now() where id = any($1)"),
+            unmark_sql: format!("update {schema}.outbox set published_at = null where id = any($1)"),
             purge_sql: format!(
                 "delete from {schema}.outbox where id in (select id from {schema}.outbox
                  where published_at < now() - interval '24 hours' limit 10000)"
@@ -73,6 +85,9 @@ impl Relay {
                     tokio::time::sleep(rest).await;
                 }
                 last_cycle = Some(Instant::now());
+                // Commits notified so far are visible to this cycle's statement: their wake-ups
+                // are spent (else each would start a cycle that finds its rows already sent).
+                drain(&mut listener);
                 match self.publish_batch().await {
                     Ok(n) if (n as i64) < self.batch_size => break,
                     Ok(_) => failures = 0,
@@ -139,19 +154,25 @@ impl Relay {
     #[tracing::instrument(name = "outbox.relay_batch", skip(self), fields(schema = %self.schema, published))]
     pub async fn publish_batch(&self) -> Result<usize, BusError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(AssertSqlSafe(self.select_sql.clone()))
+        let mut rows = Vec::new();
+        for row in sqlx::query(AssertSqlSafe(self.take_sql.clone()))
             .bind(self.batch_size)
             .fetch_all(&mut *tx)
-            .await?;
+            .await?
+        {
+            rows.push((row.try_get::<Uuid, _>("id")?, row));
+        }
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(0);
         }
+        // `returning` keeps no order; events go out in the order they were written.
+        rows.sort_unstable_by_key(|(id, _)| *id);
         let js = self.bus.jetstream();
         let mut pending = Vec::with_capacity(rows.len());
         let mut max_lag = 0f64;
-        for row in &rows {
-            let id: Uuid = row.try_get("id")?;
+        for (id, row) in &rows {
+            let id = *id;
             let subject: String = row.try_get("subject")?;
             let stored: serde_json::Value = row.try_get("headers")?;
             let payload: Vec<u8> = row.try_get("payload")?;
@@ -179,20 +200,24 @@ impl Relay {
         }
         let (ids, acks): (Vec<Uuid>, Vec<_>) = pending.into_iter().unzip();
         let results = join_all(acks.into_iter().map(|a| a.into_future())).await;
-        let acked: Vec<Uuid> = ids
-            .into_iter()
-            .zip(results)
-            .filter_map(|(id, r)| match r {
-                Ok(_) => Some(id),
-                Err(e) => {
-                    tracing::warn!(error = %e, event_id = %id, "no JetStream ack; will retry");
-                    None
+        let mut acked = std::collections::HashSet::with_capacity(ids.len());
+        for (id, r) in ids.into_iter().zip(results) {
+            match r {
+                Ok(_) => {
+                    acked.insert(id);
                 }
-            })
+                Err(e) => tracing::warn!(error = %e, event_id = %id, "no JetStream ack; will retry"),
+            }
+        }
+        // Rows not sent or not acknowledged stay unpublished, for a later cycle.
+        let unacked: Vec<Uuid> = rows
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !acked.contains(id))
             .collect();
-        if !acked.is_empty() {
-            sqlx::query(AssertSqlSafe(self.mark_sql.clone()))
-                .bind(&acked)
+        if !unacked.is_empty() {
+            sqlx::query(AssertSqlSafe(self.unmark_sql.clone()))
+                .bind(&unacked)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -80,8 +80,23 @@ pub fn pool(cfg: &DatabaseConfig, application_name: &str) -> Result<PgPool, sqlx
         .max_connections(cfg.max_connections)
         .min_connections(cfg.min_connections)
         .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+        // sqlx pings every idle connection it hands out (a round trip per transaction); under
+        // load a connection waited microseconds, so only one that sat idle long enough to have
+        // been cut (a database restart, a proxy's timeout) is tested before use.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_TEST_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
+
+/// How long a pooled connection may sit idle before it is tested (pinged) on its way out.
+pub const IDLE_TEST_AFTER: Duration = Duration::from_secs(1);
 
 /// Set the scope on a connection that is inside a transaction (local to that transaction).
 pub async fn set_scope(conn: &mut PgConnection, scope: &Scope) -> Result<(), sqlx::Error> {
@@ -116,20 +131,27 @@ pub fn quote_literal(v: &str) -> Option<String> {
     Some(out)
 }
 
-fn literal(v: &str, what: &str) -> Result<String, sqlx::Error> {
-    quote_literal(v).ok_or_else(|| sqlx::Error::Protocol(format!("{what} contains a NUL byte")))
-}
-
 /// The `BEGIN` batch of a transaction scoped to `scope`: one round trip (a simple query of
 /// several statements) instead of `BEGIN` and then `set_config`.
 fn begin_sql(scope: &Scope) -> Result<String, sqlx::Error> {
+    Ok(format!("BEGIN; {}", scope_sql(scope)?))
+}
+
+/// The statement that sets `scope` (local to the transaction).
+fn scope_sql(scope: &Scope) -> Result<String, sqlx::Error> {
     Ok(format!(
-        "BEGIN; SELECT set_config('ordo.tenant_id', '{}', true), set_config('ordo.user_id', {}, true), \
+        "SELECT set_config('ordo.tenant_id', '{}', true), set_config('ordo.user_id', {}, true), \
          set_config('ordo.role', '{}', true)",
         scope.tenant_id,
         literal(scope.user_id.as_deref().unwrap_or(""), "user id")?,
         scope.role.as_str()
     ))
+}
+
+/// `v` as a string literal for a statement passed to [`begin_scoped_claimed`]; an error when it
+/// holds a NUL byte.
+pub fn literal(v: &str, what: &str) -> Result<String, sqlx::Error> {
+    quote_literal(v).ok_or_else(|| sqlx::Error::Protocol(format!("{what} contains a NUL byte")))
 }
 
 /// Begin a transaction scoped to `scope`.
@@ -138,23 +160,20 @@ pub async fn begin_scoped(pool: &PgPool, scope: &Scope) -> Result<Transaction<'s
     pool.begin_with(AssertSqlSafe(begin_sql(scope)?)).await
 }
 
-/// Begin a transaction scoped to `scope` and try the transaction-level advisory lock on
-/// (`hashtext(a)`, `hashtext(b)`) in the same round trip. Whether it was free is left in the
-/// transaction as `current_setting('ordo.locked')` (`true`/`false`) for the next statement to read
-/// — a later statement, so its snapshot is taken after the lock.
+/// Begin a transaction scoped to `scope` only if `claim` — one statement, its values written as
+/// literals ([`quote_literal`]) — succeeds, all in one round trip: the scope is set, `claim` runs,
+/// then `BEGIN` makes what they did (the scope, locks `claim` took) part of the transaction. If
+/// `claim` raises, nothing runs after it and no transaction is left open: its error is returned
+/// as a database error with its SQLSTATE.
 #[tracing::instrument(name = "db.begin_scoped", skip_all, fields(tenant = %scope.tenant_id, role = scope.role.as_str()))]
-pub async fn begin_scoped_try_lock(
+pub async fn begin_scoped_claimed(
     pool: &PgPool,
     scope: &Scope,
-    a: &str,
-    b: &str,
+    claim: &str,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let sql = format!(
-        "{}; SELECT set_config('ordo.locked', pg_try_advisory_xact_lock(hashtext({}), hashtext({}))::text, true)",
-        begin_sql(scope)?,
-        literal(a, "lock key")?,
-        literal(b, "lock key")?
-    );
+    // Statements before an explicit BEGIN in one simple query form an implicit transaction that
+    // the BEGIN turns into the explicit one (local settings and transaction locks carry over).
+    let sql = format!("{}; {claim}; BEGIN", scope_sql(scope)?);
     pool.begin_with(AssertSqlSafe(sql)).await
 }
 

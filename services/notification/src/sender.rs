@@ -77,6 +77,53 @@ struct Due<'a> {
     data: &'a serde_json::Value,
 }
 
+/// The messages of a batch that went out: marked `sent`, with their `notification.sent`
+/// events, in one statement each.
+#[derive(Default)]
+struct Sent {
+    ids: Vec<Uuid>,
+    attempts: Vec<i32>,
+    subjects: Vec<String>,
+    events: Vec<NotificationSent>,
+}
+
+impl Sent {
+    fn push(&mut self, due: &Due<'_>, attempts: i32, subject: String) {
+        let (id, order, kind) = (due.id, due.order, due.kind);
+        metrics::counter!("ordo_notification_messages_sent_total", "kind" => kind.to_owned()).increment(1);
+        tracing::info!(message = %id, %kind, %order, attempts, "message sent");
+        self.events.push(NotificationSent {
+            meta: Some(meta::<NotificationSent>(due.tenant, order)),
+            message_id: id.to_string(),
+            kind: kind.to_owned(),
+            order_id: order.to_string(),
+            attempts: attempts as u32,
+        });
+        self.ids.push(id);
+        self.attempts.push(attempts);
+        self.subjects.push(subject);
+    }
+
+    async fn record(self, tx: &mut PgConnection) -> anyhow::Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "update notifications.messages m set status = 'sent', attempts = s.attempts, sent_at = now(),
+                 subject = s.subject, last_error = null
+             from unnest($1::uuid[], $2::int[], $3::text[]) as s(id, attempts, subject)
+             where m.id = s.id",
+        )
+        .bind(&self.ids)
+        .bind(&self.attempts)
+        .bind(&self.subjects)
+        .execute(&mut *tx)
+        .await?;
+        Outbox::new(crate::SCHEMA).enqueue_all(tx, &self.events).await?;
+        Ok(())
+    }
+}
+
 impl Sender {
     /// Run forever: send what is due, then wait for a NOTIFY (a new message; its payload names
     /// the tenant, so only that tenant is looked at) or the poll interval (backoffs coming due:
@@ -177,6 +224,7 @@ impl Sender {
         }
         let mut more = rows.len() as i64 == BATCH;
         let from = self.sender_of(&mut tx, tenant).await?;
+        let mut sent = Sent::default();
         for row in &rows {
             let id: Uuid = row.try_get("id")?;
             let kind: String = row.try_get("kind")?;
@@ -196,46 +244,28 @@ impl Sender {
                 customer: &customer,
                 data: &data,
             };
-            let outcome = self.attempt(&due, &from).await;
-            self.settle(&mut tx, &due, attempts, age, outcome).await?;
+            match self.attempt(&due, &from).await {
+                Ok(subject) => sent.push(&due, attempts, subject),
+                Err(failure) => self.settle(&mut tx, &due, attempts, age, failure).await?,
+            }
         }
+        sent.record(&mut tx).await?;
         tx.commit().await?;
         Ok((rows.len(), more))
     }
 
-    /// Record what became of one attempt (inside the batch's transaction).
+    /// Record a failed attempt (inside the batch's transaction).
     async fn settle(
         &self,
         tx: &mut PgConnection,
         due: &Due<'_>,
         attempts: i32,
         age: f64,
-        outcome: Result<String, Failure>,
+        failure: Failure,
     ) -> anyhow::Result<()> {
         let (tenant, id, order, kind) = (due.tenant, due.id, due.order, due.kind.to_owned());
-        match outcome {
-            Ok(subject) => {
-                sqlx::query(
-                    "update notifications.messages set status = 'sent', attempts = $2, sent_at = now(), subject = $3,
-                         last_error = null where id = $1",
-                )
-                .bind(id)
-                .bind(attempts)
-                .bind(&subject)
-                .execute(&mut *tx)
-                .await?;
-                let event = NotificationSent {
-                    meta: Some(meta::<NotificationSent>(tenant, order)),
-                    message_id: id.to_string(),
-                    kind: kind.clone(),
-                    order_id: order.to_string(),
-                    attempts: attempts as u32,
-                };
-                Outbox::new(crate::SCHEMA).enqueue(&mut *tx, &event).await?;
-                metrics::counter!("ordo_notification_messages_sent_total", "kind" => kind.clone()).increment(1);
-                tracing::info!(message = %id, %kind, %order, attempts, "message sent");
-            }
-            Err(Failure::NotYet(why)) if age < NOT_YET_FOR_SECS => {
+        match failure {
+            Failure::NotYet(why) if age < NOT_YET_FOR_SECS => {
                 sqlx::query(
                     "update notifications.messages set last_error = $2,
                          next_attempt_at = now() + make_interval(secs => $3) where id = $1",
@@ -247,7 +277,7 @@ impl Sender {
                 .await?;
                 tracing::debug!(message = %id, %kind, %why, "not ready to send; asked again shortly");
             }
-            Err(failure) => {
+            failure => {
                 let (error, never) = match failure {
                     Failure::Retry(e) | Failure::NotYet(e) => (e, false),
                     Failure::Never(e) => (e, true),

@@ -108,8 +108,10 @@ async fn receive_stripe_webhook(
         Outcome::Ignored(why) => why,
         Outcome::Doubt => "doubt",
     };
-    if outcome != Outcome::Doubt {
-        store::stripe_events::processed(&mut tx, &event.id, label).await?;
+    match outcome {
+        Outcome::Applied => {} // recorded so
+        Outcome::Ignored(why) => store::stripe_events::processed(&mut tx, &event.id, why).await?,
+        Outcome::Doubt => store::stripe_events::unprocessed(&mut tx, &event.id).await?,
     }
     tx.commit().await?;
     if outcome == Outcome::Doubt {

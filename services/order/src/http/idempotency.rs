@@ -1,9 +1,11 @@
 //! `Idempotency-Key` on every unsafe request.
 //!
-//! One transaction per request: take a transaction-level advisory lock on (caller, key) with the
-//! `BEGIN` — if another request holds it, answer 409 at once; look the key up — same request hash and done:
-//! replay the stored response (`Idempotent-Replayed: true`); other hash: 422; otherwise run the
-//! handler and store its response in the same transaction as its effect. A 4xx answer is stored
+//! One transaction per request, whose `BEGIN` batch claims the key (`orders.idempotency_claim`,
+//! same round trip): it takes a transaction-level advisory lock on (caller, key) — if another
+//! request holds it, answer 409 at once — and checks that no response is stored under the key.
+//! If one is (a retry), it is read in a transaction of its own: same request hash: replay it
+//! (`Idempotent-Replayed: true`); other hash: 422. Otherwise the handler runs and its response is
+//! stored in the same transaction as its effect. A 4xx answer is stored
 //! too (in its own transaction, the effect having rolled back); a 5xx is not, so a retry runs
 //! again. Records live 24 h.
 
@@ -130,6 +132,86 @@ fn error_body(e: &ApiError) -> (u16, Vec<u8>) {
     (status, body)
 }
 
+/// SQLSTATEs `orders.idempotency_claim` raises (migration order/0007).
+const CLAIM_IN_PROGRESS: &str = "OI409";
+const CLAIM_STORED: &str = "OI200";
+
+/// Whether `e` is the error `orders.idempotency_claim` raises with `code`.
+fn raised(e: &sqlx::Error, code: &str) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == code)
+}
+
+fn in_progress() -> ApiError {
+    ApiError::conflict(
+        "idempotency_in_progress",
+        "a request with this Idempotency-Key is still running",
+    )
+    .with_response_header("retry-after", "1".into())
+}
+
+/// Answer with a stored response: the same request's is replayed; another request is refused.
+async fn replay(
+    tx: Transaction<'static, Postgres>,
+    stored: store::Stored,
+    hash: &str,
+) -> Result<HttpResponse, ApiError> {
+    if stored.request_hash != hash {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+            None,
+        )
+        .with_header_source("Idempotency-Key"));
+    }
+    let location = stored
+        .response_headers
+        .as_ref()
+        .and_then(|h| h.get("location"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    tx.commit().await?;
+    let status = stored
+        .response_status
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    Ok(to_response(
+        status,
+        stored.response_body.unwrap_or_default(),
+        location,
+        true,
+    ))
+}
+
+/// The request's transaction, its key claimed — or the answer when the key is taken: 409 while
+/// another request holds it, the stored response (or 422) when one is stored.
+async fn claimed(
+    pool: &PgPool,
+    scope: &ordo_db::Scope,
+    claim: &str,
+    caller: Caller<'_>,
+    key: &str,
+    hash: &str,
+) -> Result<Transaction<'static, Postgres>, Result<HttpResponse, ApiError>> {
+    // Twice at most: a stored record that expired (or was purged) just after the claim saw it
+    // is gone for the second claim.
+    for _ in 0..2 {
+        match ordo_db::begin_scoped_claimed(pool, scope, claim).await {
+            Ok(tx) => return Ok(tx),
+            Err(e) if raised(&e, CLAIM_IN_PROGRESS) => return Err(Err(in_progress())),
+            Err(e) if raised(&e, CLAIM_STORED) => {
+                // A retry: stored responses never change, so it is read without the key's lock.
+                let mut tx = ordo_db::begin_scoped(pool, scope).await.map_err(|e| Err(e.into()))?;
+                match store::find(&mut tx, caller, key).await.map_err(|e| Err(e.into()))? {
+                    Some(stored) if !stored.expired => return Err(replay(tx, stored, hash).await),
+                    _ => continue,
+                }
+            }
+            Err(e) => return Err(Err(e.into())),
+        }
+    }
+    Err(Err(in_progress()))
+}
+
 /// Run `work` exactly once per (caller, Idempotency-Key), in one transaction with the caller's
 /// scope, and answer with its (possibly replayed) response.
 pub async fn run<F>(
@@ -150,46 +232,18 @@ where
         subject: &who.subject,
     };
     let (a, b) = store::lock_keys(caller, &key);
-    let mut tx = ordo_db::begin_scoped_try_lock(pool, &scope, &a, &b).await?;
-    let (locked, stored) = store::find_locked(&mut tx, caller, &key).await?;
-    if !locked {
-        return Err(ApiError::conflict(
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still running",
-        )
-        .with_response_header("retry-after", "1".into()));
-    }
-    if let Some(stored) = stored {
-        if stored.expired {
-            store::delete(&mut tx, caller, &key).await?;
-        } else {
-            if stored.request_hash != hash {
-                return Err(ApiError::unprocessable(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with a different request",
-                    None,
-                )
-                .with_header_source("Idempotency-Key"));
-            }
-            let location = stored
-                .response_headers
-                .as_ref()
-                .and_then(|h| h.get("location"))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            tx.commit().await?;
-            let status = stored
-                .response_status
-                .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(200);
-            return Ok(to_response(
-                status,
-                stored.response_body.unwrap_or_default(),
-                location,
-                true,
-            ));
-        }
-    }
+    let claim = format!(
+        "SELECT orders.idempotency_claim({}, {}, '{}', {}, {})",
+        ordo_db::literal(&a, "lock key")?,
+        ordo_db::literal(&b, "lock key")?,
+        caller.tenant_id,
+        ordo_db::literal(caller.subject, "subject")?,
+        ordo_db::literal(&key, "Idempotency-Key")?,
+    );
+    let mut tx = match claimed(pool, &scope, &claim, caller, &key, &hash).await {
+        Ok(tx) => tx,
+        Err(answer) => return answer,
+    };
     match work(&mut tx).await {
         Ok(reply) => {
             let body = serde_json::to_vec(&reply.body).map_err(ApiError::internal)?;

@@ -49,26 +49,50 @@ pub struct LineRow {
     pub amount: Option<i64>,
 }
 
-/// The cart `id` visible to the current scope, with its lines, in one round trip; `lock` first
-/// takes its row lock (`FOR UPDATE`) in a round trip of its own, so that the read starts after
-/// the lock is held and sees what the lock's previous holder committed (one `… for update`
-/// statement would read the lines as of before its wait).
+/// The cart `id` visible to the current scope, with its lines, in one round trip; `lock` takes
+/// its row lock (`FOR UPDATE`) in the same statement.
+///
+/// A statement that waited for the lock reads the locked cart row as its holder committed it,
+/// but everything else — the lines — as of before its wait. Every change to a cart's lines also
+/// updates its row, so the statement compares the row version it locked with the one its
+/// snapshot sees: when they differ, the lines may be stale and are read again (the lock is held
+/// now). See `a_completion_waiting_for_the_cart_sees_what_the_lock_holder_committed`.
 pub async fn find(
     conn: &mut PgConnection,
     id: Uuid,
     idle_secs: u64,
     lock: bool,
 ) -> Result<Option<CartRow>, sqlx::Error> {
-    if lock {
-        let found: Option<i32> = sqlx::query_scalar("select 1 from orders.carts where id = $1 for update")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if found.is_none() {
-            return Ok(None);
+    let sql = if lock { FIND_LOCKED } else { FIND };
+    let found: Option<Found> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(idle_secs as f64)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match found {
+        Some(Found { fresh: false, .. }) => {
+            sqlx::query_as(FIND)
+                .bind(id)
+                .bind(idle_secs as f64)
+                .fetch_optional(conn)
+                .await
         }
+        found => Ok(found.map(|f| f.row)),
     }
-    let sql = "select c.id, c.tenant_id, c.customer_id, c.region_id, c.currency, c.email, c.shipping_address,
+}
+
+#[derive(sqlx::FromRow)]
+struct Found {
+    #[sqlx(flatten)]
+    row: CartRow,
+    /// The row version locked is the one the statement's snapshot sees.
+    fresh: bool,
+}
+
+macro_rules! find_sql {
+    ($fresh:literal, $lock:literal) => {
+        concat!(
+            "select c.id, c.tenant_id, c.customer_id, c.region_id, c.currency, c.email, c.shipping_address,
                 c.billing_address, c.shipping_option_id, s.name as shipping_name, s.price as shipping_price, c.status,
                 (c.status = 'open' and c.updated_at < now() - make_interval(secs => $2)) as idle,
                 r.tax_rate_bp, r.countries, c.created_at, c.updated_at, c.payment_intent_id, c.payment_amount,
@@ -80,17 +104,23 @@ pub async fn find(
                  join orders.variants v on v.id = l.variant_id
                  join orders.products p on p.id = v.product_id
                  left join orders.variant_prices vp on vp.variant_id = v.id and vp.currency = c.currency
-                 where l.cart_id = c.id) as lines
+                 where l.cart_id = c.id) as lines, ",
+            $fresh,
+            " as fresh
          from orders.carts c
          join orders.regions r on r.id = c.region_id
          left join orders.shipping_options s on s.id = c.shipping_option_id
-         where c.id = $1";
-    sqlx::query_as(sql)
-        .bind(id)
-        .bind(idle_secs as f64)
-        .fetch_optional(conn)
-        .await
+         where c.id = $1",
+            $lock
+        )
+    };
 }
+
+const FIND: &str = find_sql!("true", "");
+const FIND_LOCKED: &str = find_sql!(
+    "c.xmin::text = (select c2.xmin::text from orders.carts c2 where c2.id = c.id)",
+    " for update of c"
+);
 
 #[derive(Debug)]
 pub struct NewCart<'a> {

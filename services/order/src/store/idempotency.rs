@@ -11,8 +11,8 @@ pub struct Caller<'a> {
     pub subject: &'a str,
 }
 
-/// The advisory lock that serialises requests with one key: (caller, key), taken with the
-/// transaction's `BEGIN` ([`ordo_db::begin_scoped_try_lock`]).
+/// The advisory lock that serialises requests with one key: (caller, key), taken by
+/// `orders.idempotency_claim` in the transaction's `BEGIN` batch.
 pub fn lock_keys(who: Caller<'_>, key: &str) -> (String, String) {
     (format!("{}/{}", who.tenant_id, who.subject), key.to_owned())
 }
@@ -26,53 +26,17 @@ pub struct Stored {
     pub expired: bool,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct Found {
-    locked: bool,
-    request_hash: Option<String>,
-    response_status: Option<i32>,
-    response_headers: Option<Value>,
-    response_body: Option<Vec<u8>>,
-    expired: Option<bool>,
-}
-
-/// Whether this transaction holds the key's lock (taken with its `BEGIN`), and the stored
-/// response, in one round trip. Read after the lock was taken, so a response committed by the
-/// lock's previous holder is seen.
-pub async fn find_locked(
-    conn: &mut PgConnection,
-    who: Caller<'_>,
-    key: &str,
-) -> Result<(bool, Option<Stored>), sqlx::Error> {
-    let f: Found = sqlx::query_as(
-        "select current_setting('ordo.locked')::bool as locked, k.request_hash, k.response_status,
-                k.response_headers, k.response_body, k.expires_at < now() as expired
-         from (select 1) one
-         left join orders.idempotency_keys k on k.tenant_id = $1 and k.caller = $2 and k.key = $3",
+/// The response stored under `key`, if any.
+pub async fn find(conn: &mut PgConnection, who: Caller<'_>, key: &str) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query_as(
+        "select request_hash, response_status, response_headers, response_body, expires_at < now() as expired
+         from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3",
     )
     .bind(who.tenant_id)
     .bind(who.subject)
     .bind(key)
-    .fetch_one(conn)
-    .await?;
-    let stored = f.request_hash.map(|request_hash| Stored {
-        request_hash,
-        response_status: f.response_status,
-        response_headers: f.response_headers,
-        response_body: f.response_body,
-        expired: f.expired.unwrap_or(false),
-    });
-    Ok((f.locked, stored))
-}
-
-pub async fn delete(conn: &mut PgConnection, who: Caller<'_>, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from orders.idempotency_keys where tenant_id = $1 and caller = $2 and key = $3")
-        .bind(who.tenant_id)
-        .bind(who.subject)
-        .bind(key)
-        .execute(conn)
-        .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await
 }
 
 /// A response to replay.

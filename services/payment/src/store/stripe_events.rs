@@ -2,7 +2,9 @@
 
 use sqlx::PgConnection;
 
-/// Store a Stripe event by its id; false when it was stored before (a repeat).
+/// Store a Stripe event by its id, as processed with outcome `applied` — what becomes of nearly
+/// every event; [`processed`] or [`unprocessed`] correct it in the same transaction when the
+/// event was ignored or is in doubt. False when it was stored before (a repeat).
 pub async fn record(
     conn: &mut PgConnection,
     id: &str,
@@ -12,8 +14,8 @@ pub async fn record(
     payload: &serde_json::Value,
 ) -> Result<bool, sqlx::Error> {
     let fresh: Option<String> = sqlx::query_scalar(
-        "insert into payments.stripe_events (id, type, created, payment_intent_id, payload)
-         values ($1, $2, $3, $4, $5) on conflict (id) do nothing returning id",
+        "insert into payments.stripe_events (id, type, created, payment_intent_id, payload, processed_at, outcome)
+         values ($1, $2, $3, $4, $5, now(), 'applied') on conflict (id) do nothing returning id",
     )
     .bind(id)
     .bind(kind)
@@ -30,6 +32,15 @@ pub async fn processed(conn: &mut PgConnection, id: &str, outcome: &str) -> Resu
     sqlx::query("update payments.stripe_events set processed_at = now(), outcome = $2 where id = $1")
         .bind(id)
         .bind(outcome)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Leave a stored event unprocessed (a doubt, for reconciliation).
+pub async fn unprocessed(conn: &mut PgConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update payments.stripe_events set processed_at = null, outcome = null where id = $1")
+        .bind(id)
         .execute(conn)
         .await?;
     Ok(())
