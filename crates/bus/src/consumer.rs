@@ -62,7 +62,10 @@ impl From<sqlx::Error> for HandlerError {
     }
 }
 
-/// The effect of an event. Runs inside the inbox transaction: write only through `tx`.
+/// The effect of an event. Runs inside the inbox transaction: write only through `tx`. The
+/// transaction is scoped to the event's tenant as the service's own worker
+/// (`Scope::service(tenant)`, set by the inbox insert's statement) — or to nothing, when the
+/// event names no tenant.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
@@ -115,7 +118,7 @@ pub struct Consumer<H> {
     bus: Bus,
     handler: Arc<H>,
     /// The inbox insert of an event applied in a batch (see [`Consumer::new`]).
-    batch_inbox_sql: Arc<str>,
+    inbox_sql: Arc<str>,
 }
 
 impl<H> Clone for Consumer<H> {
@@ -126,7 +129,7 @@ impl<H> Clone for Consumer<H> {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
             handler: self.handler.clone(),
-            batch_inbox_sql: self.batch_inbox_sql.clone(),
+            inbox_sql: self.inbox_sql.clone(),
         }
     }
 }
@@ -141,18 +144,18 @@ impl<H> std::fmt::Debug for Consumer<H> {
 
 impl<H: Handler> Consumer<H> {
     pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, pool: PgPool, bus: Bus, handler: H) -> Self {
-        // In a batch the previous event's handler may have scoped the transaction to its tenant:
-        // the inbox insert of the next one clears the scope first.
-        let batch_inbox_sql = format!(
-            "with unscoped as (select set_config('ordo.tenant_id', '', true), set_config('ordo.user_id', '', true),
-                                      set_config('ordo.role', '', true))
-             insert into {}.inbox (consumer, event_id, subject) select $1, $2, $3 from unscoped
+        // The event's scope is set by its inbox insert: the tenant it names, as `service` (a
+        // batch's previous event, of another tenant, must leave nothing behind).
+        let inbox_sql = format!(
+            "with scoped as (select set_config('ordo.tenant_id', $4, true), set_config('ordo.user_id', '', true),
+                                    set_config('ordo.role', $5, true))
+             insert into {}.inbox (consumer, event_id, subject) select $1, $2, $3 from scoped
              on conflict do nothing",
             spec.schema
         )
         .into();
         Consumer {
-            batch_inbox_sql,
+            inbox_sql,
             spec,
             cfg,
             pool,
@@ -323,14 +326,7 @@ impl<H: Handler> Consumer<H> {
             let mut tx = self.pool.begin().await.map_err(whole)?;
             let mut applied = Vec::with_capacity(batch.len());
             for (i, d) in batch.iter().enumerate() {
-                let inserted = sqlx::query(AssertSqlSafe(self.batch_inbox_sql.as_ref()))
-                    .bind(&self.spec.name)
-                    .bind(d.event_id)
-                    .bind(&d.subject)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(whole)?
-                    .rows_affected();
+                let inserted = self.inbox(&mut tx, d).await.map_err(whole)?;
                 if inserted == 1 {
                     self.handler.handle(&mut tx, d).await.map_err(|e| (Some(i), e))?;
                 }
@@ -341,6 +337,24 @@ impl<H: Handler> Consumer<H> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Record `d` in the inbox (rows affected: 0 for an event seen before) and scope the
+    /// transaction to its tenant for the handler.
+    async fn inbox(&self, tx: &mut PgConnection, d: &Delivery) -> Result<u64, sqlx::Error> {
+        let (tenant, role) = match d.tenant_id {
+            Some(t) => (t.to_string(), ordo_db::Role::Service.as_str()),
+            None => (String::new(), ""),
+        };
+        Ok(sqlx::query(AssertSqlSafe(self.inbox_sql.as_ref()))
+            .bind(&self.spec.name)
+            .bind(d.event_id)
+            .bind(&d.subject)
+            .bind(tenant)
+            .bind(role)
+            .execute(tx)
+            .await?
+            .rows_affected())
     }
 
     /// Handle one JetStream message end to end (inbox, handler, ack/nak/dead letter).
@@ -426,16 +440,7 @@ impl<H: Handler> Consumer<H> {
     /// dead letter is marked replayed in the same transaction.
     async fn apply(&self, d: &Delivery, replayed: Option<Uuid>) -> Result<bool, HandlerError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "insert into {}.inbox (consumer, event_id, subject) values ($1, $2, $3) on conflict do nothing",
-            self.spec.schema
-        )))
-        .bind(&self.spec.name)
-        .bind(d.event_id)
-        .bind(&d.subject)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let inserted = self.inbox(&mut tx, d).await?;
         if inserted == 1 {
             self.handler.handle(&mut tx, d).await?;
         }

@@ -9,7 +9,6 @@
 
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
 use ordo_bus::outbox::Outbox;
-use ordo_db::Scope;
 use ordo_events::common::v1::LineKind;
 use ordo_events::delivery::v1::{Grant, GrantsIssued, GrantsRevoked};
 use ordo_events::order::v1::{OrderCanceled, OrderPaid, OrderRefunded};
@@ -45,17 +44,14 @@ impl Handler for OrderEvents {
         match d.subject.as_str() {
             OrderPaid::SUBJECT => {
                 let e: OrderPaid = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 self.paid(tx, tenant, uuid(&e.order_id)?, &e).await
             }
             OrderRefunded::SUBJECT => {
                 let e: OrderRefunded = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 revoke(tx, tenant, uuid(&e.order_id)?, "refunded", e.meta.as_ref()).await
             }
             OrderCanceled::SUBJECT => {
                 let e: OrderCanceled = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 revoke(tx, tenant, uuid(&e.order_id)?, "canceled", e.meta.as_ref()).await
             }
             _ => Ok(()),

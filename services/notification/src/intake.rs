@@ -13,7 +13,6 @@
 //! | `order.payment_rejected` | payment_returned: a payment that became no order was refunded in full |
 
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
-use ordo_db::Scope;
 use ordo_events::Event;
 use ordo_events::common::v1::{LineKind, Money};
 use ordo_events::delivery::v1::ShipmentCreated;
@@ -125,7 +124,6 @@ impl Handler for Intake {
         let uuid =
             |s: &str| Uuid::parse_str(s).map_err(|_| permanent(format!("{} has a bad order id {s:?}", d.subject)));
         let event = d.event_id;
-        ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
         match d.subject.as_str() {
             OrderPlaced::SUBJECT => {
                 let e: OrderPlaced = d.decode()?;

@@ -104,6 +104,8 @@ impl Sent {
         self.subjects.push(subject);
     }
 
+    /// (`m.id = any($1)` lets the planner find the rows by their key; joined with `unnest`
+    /// alone it hashed the whole table.)
     async fn record(self, tx: &mut PgConnection) -> anyhow::Result<()> {
         if self.ids.is_empty() {
             return Ok(());
@@ -112,7 +114,7 @@ impl Sent {
             "update notifications.messages m set status = 'sent', attempts = s.attempts, sent_at = now(),
                  subject = s.subject, last_error = null
              from unnest($1::uuid[], $2::int[], $3::text[]) as s(id, attempts, subject)
-             where m.id = s.id",
+             where m.id = s.id and m.id = any($1)",
         )
         .bind(&self.ids)
         .bind(&self.attempts)

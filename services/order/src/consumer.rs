@@ -277,8 +277,8 @@ impl Handler for PaymentAndDeliveryEvents {
     }
 
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
+        // Scoped to the tenant as `service` by the consumer's inbox insert.
         let tenant = d.tenant_id.ok_or_else(|| permanent("event without tenant"))?;
-        ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
         refund_outcome(tx, d).await?;
         let Some(mut p) = plan(d)? else {
             return Ok(());

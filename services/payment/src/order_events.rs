@@ -16,7 +16,6 @@ use crate::state::PaymentState;
 use crate::store::{self, Payment};
 use crate::stripe_events::{self, Observation};
 use ordo_bus::consumer::{Delivery, Handler, HandlerError};
-use ordo_db::Scope;
 use ordo_events::Event;
 use ordo_events::order::v1::{OrderCanceled, OrderPaymentRejected, OrderPlaced, OrderRefundRequested};
 use ordo_stripe::CallError;
@@ -70,13 +69,11 @@ impl Handler for OrderEvents {
         match d.subject.as_str() {
             OrderPlaced::SUBJECT => {
                 let e: OrderPlaced = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 store::payments::set_order(tx, tenant, uuid(&e.cart_id)?, uuid(&e.order_id)?).await?;
                 Ok(())
             }
             OrderCanceled::SUBJECT => {
                 let e: OrderCanceled = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 let order = uuid(&e.order_id)?;
                 let Some(mut p) = find(tx, tenant, order, &e.payment_intent_id).await? else {
                     tracing::info!(%order, "canceled order has no payment");
@@ -89,7 +86,6 @@ impl Handler for OrderEvents {
             }
             OrderRefundRequested::SUBJECT => {
                 let e: OrderRefundRequested = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 let order = uuid(&e.order_id)?;
                 let request = uuid(&e.refund_request_id)?;
                 let amount = e.amount.as_ref().map(|m| m.amount_minor).unwrap_or(0);
@@ -107,7 +103,6 @@ impl Handler for OrderEvents {
             OrderPaymentRejected::SUBJECT => {
                 // A payment the order service could not turn into an order: all of it goes back.
                 let e: OrderPaymentRejected = d.decode()?;
-                ordo_db::set_scope(tx, &Scope::service(tenant)).await?;
                 let Some(mut p) = store::by_intent(tx, &e.payment_intent_id).await? else {
                     return Err(HandlerError::Transient(format!(
                         "no payment yet for rejected intent {}",

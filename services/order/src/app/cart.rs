@@ -155,30 +155,48 @@ pub struct Owner<'a> {
 }
 
 /// A new cart in an active region.
-pub async fn create(
-    conn: &mut PgConnection,
-    owner: Owner<'_>,
-    region: Uuid,
-    email: Option<&Email>,
-    idle_secs: u64,
-) -> Result<Cart> {
-    let currency = catalog::region_currency(conn, region)
+pub async fn create(conn: &mut PgConnection, owner: Owner<'_>, region: Uuid, email: Option<&Email>) -> Result<Cart> {
+    let terms = catalog::region_terms(conn, region)
         .await?
         .ok_or_else(|| Error::invalid("unknown_region", "no such region", "region_id"))?;
     let id = Uuid::now_v7();
-    store::insert(
+    let created_at = store::insert(
         conn,
         &store::NewCart {
             id,
             tenant_id: owner.tenant_id,
             customer_id: owner.customer_id,
             region_id: region,
-            currency: &currency,
+            currency: &terms.currency,
             email: email.map(Email::as_str),
         },
     )
     .await?;
-    load(conn, id, idle_secs, false).await
+    // The cart as written (what a read would return).
+    Ok(Cart {
+        id,
+        tenant_id: owner.tenant_id,
+        customer_id: owner.customer_id.to_owned(),
+        region_id: region,
+        countries: terms.countries,
+        shipping_address: None,
+        billing_address: None,
+        shipping_option: None,
+        payment_intent_id: None,
+        payment_amount: None,
+        created_at,
+        updated_at: created_at,
+        rules: ordo_domain::Cart {
+            currency: Currency::parse(terms.currency.trim()).map_err(Error::internal)?,
+            tax: TaxRate::from_basis_points(u32::try_from(terms.tax_rate_bp).unwrap_or(0)).map_err(Error::internal)?,
+            status: CartStatus::Open,
+            lines: Vec::new(),
+            email: email.map(|e| e.as_str().to_owned()),
+            has_shipping_address: false,
+            shipping_price: None,
+        },
+        details: Vec::new(),
+    })
 }
 
 /// The e-mail and addresses to set (absent ones stay as they are).
@@ -205,7 +223,7 @@ fn stored_address(a: Address, member: &str, countries: &[String]) -> Result<Valu
 }
 
 pub async fn set_contact(conn: &mut PgConnection, id: Uuid, contact: Contact, idle_secs: u64) -> Result<Cart> {
-    let cart = load(conn, id, idle_secs, true).await?;
+    let mut cart = load(conn, id, idle_secs, true).await?;
     cart.require_open()?;
     let shipping = contact
         .shipping_address
@@ -215,7 +233,7 @@ pub async fn set_contact(conn: &mut PgConnection, id: Uuid, contact: Contact, id
         .billing_address
         .map(|a| stored_address(a, "billing_address", &cart.countries))
         .transpose()?;
-    store::set_contact(
+    cart.updated_at = store::set_contact(
         conn,
         id,
         contact.email.as_ref().map(Email::as_str),
@@ -223,7 +241,18 @@ pub async fn set_contact(conn: &mut PgConnection, id: Uuid, contact: Contact, id
         billing.as_ref(),
     )
     .await?;
-    load(conn, id, idle_secs, false).await
+    // The locked cart with the change applied (what a read would return).
+    if let Some(email) = contact.email {
+        cart.rules.email = Some(email.as_str().to_owned());
+    }
+    if shipping.is_some() {
+        cart.shipping_address = shipping;
+        cart.rules.has_shipping_address = true;
+    }
+    if billing.is_some() {
+        cart.billing_address = billing;
+    }
+    Ok(cart)
 }
 
 /// Add `quantity` of a variant (to the line of that variant, if there is one).
@@ -235,7 +264,7 @@ pub async fn add_line(
     quantity: Quantity,
     idle_secs: u64,
 ) -> Result<Cart> {
-    let cart = load(conn, id, idle_secs, true).await?;
+    let mut cart = load(conn, id, idle_secs, true).await?;
     cart.require_open()?;
     let offer = catalog::offer(conn, variant, cart.currency().as_str())
         .await?
@@ -247,13 +276,13 @@ pub async fn add_line(
             "variant_id",
         ));
     }
-    if offer.amount.is_none() {
+    let Some(amount) = offer.amount else {
         return Err(Error::invalid(
             "currency_not_offered",
             format!("this variant has no price in {}", cart.currency()),
             "variant_id",
         ));
-    }
+    };
     let had = cart
         .rules
         .lines
@@ -262,7 +291,7 @@ pub async fn add_line(
         .map_or(0, |l| l.quantity);
     let total = Quantity::parse(i64::from(had) + i64::from(quantity.get()))
         .map_err(|e| Error::invalid(e.code, e.message, "quantity"))?;
-    store::put_line(
+    let (line, updated_at) = store::put_line(
         conn,
         cart.tenant_id,
         &cart.customer_id,
@@ -271,7 +300,31 @@ pub async fn add_line(
         i32::try_from(total.get()).map_err(Error::internal)?,
     )
     .await?;
-    changed(conn, peers, id, idle_secs).await
+    // The locked cart with the line applied (what a read would return: lines in the order
+    // they were added, so a new one comes last).
+    cart.updated_at = updated_at;
+    let quantity = u32::try_from(total.get()).map_err(Error::internal)?;
+    match cart.rules.lines.iter_mut().find(|l| l.id == line) {
+        Some(l) => l.quantity = quantity,
+        None => {
+            cart.rules.lines.push(CartLine {
+                id: line,
+                variant_id: variant,
+                kind: LineKind::parse(&offer.kind)
+                    .ok_or_else(|| Error::internal(format!("line kind {}", offer.kind)))?,
+                quantity,
+                unit_price: Some(Money::try_new(amount, cart.currency()).map_err(Error::internal)?),
+                available: offer.active,
+                sku: offer.sku,
+            });
+            cart.details.push(LineDetail {
+                title: offer.title,
+                asset_key: offer.asset_key,
+            });
+        }
+    }
+    payment::follow_cart(conn, peers, &cart).await?;
+    Ok(cart)
 }
 
 pub async fn set_quantity(
@@ -318,17 +371,21 @@ pub async fn choose_shipping(
     option: Uuid,
     idle_secs: u64,
 ) -> Result<Cart> {
-    let cart = load(conn, id, idle_secs, true).await?;
+    let mut cart = load(conn, id, idle_secs, true).await?;
     cart.require_open()?;
-    if !catalog::shipping_option_in_region(conn, option, cart.region_id).await? {
+    let Some(chosen) = catalog::shipping_option_in_region(conn, option, cart.region_id).await? else {
         return Err(Error::invalid(
             "unknown_shipping_option",
             "no such shipping option in this cart's region",
             "shipping_option_id",
         ));
-    }
-    store::set_shipping_option(conn, id, option).await?;
-    changed(conn, peers, id, idle_secs).await
+    };
+    cart.updated_at = store::set_shipping_option(conn, id, option).await?;
+    // The locked cart with the option applied (what a read would return).
+    cart.rules.shipping_price = Some(Money::try_new(chosen.price, cart.currency()).map_err(Error::internal)?);
+    cart.shipping_option = Some(chosen);
+    payment::follow_cart(conn, peers, &cart).await?;
+    Ok(cart)
 }
 
 /// After a change that may move the total: bring the cart's payment session along.

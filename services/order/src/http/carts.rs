@@ -209,7 +209,6 @@ async fn create_cart(
     state.limiter.check(&who.0)?;
     let input = parse_input::<NewCart>(&body)?.attributes;
     let email = email(input.email)?;
-    let idle = state.idle_secs();
     let (tenant, customer) = (who.0.tenant_id, who.0.subject.clone());
     idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
@@ -217,7 +216,7 @@ async fn create_cart(
                 tenant_id: tenant,
                 customer_id: &customer,
             };
-            let cart = cart::create(tx, owner, input.region_id, email.as_ref(), idle).await?;
+            let cart = cart::create(tx, owner, input.region_id, email.as_ref()).await?;
             Reply::created(&cart_document(&cart)?, format!("/store/carts/{}", cart.id))
         })
     })

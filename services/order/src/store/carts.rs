@@ -132,9 +132,11 @@ pub struct NewCart<'a> {
     pub email: Option<&'a str>,
 }
 
-pub async fn insert(conn: &mut PgConnection, c: &NewCart<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into orders.carts (id, tenant_id, customer_id, region_id, currency, email) values ($1, $2, $3, $4, $5, $6)",
+/// Insert a cart; its `created_at` (= `updated_at`).
+pub async fn insert(conn: &mut PgConnection, c: &NewCart<'_>) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into orders.carts (id, tenant_id, customer_id, region_id, currency, email) values ($1, $2, $3, $4, $5, $6)
+         returning created_at",
     )
     .bind(c.id)
     .bind(c.tenant_id)
@@ -142,34 +144,33 @@ pub async fn insert(conn: &mut PgConnection, c: &NewCart<'_>) -> Result<(), sqlx
     .bind(c.region_id)
     .bind(c.currency)
     .bind(c.email)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
-/// Set whichever of e-mail and addresses is given.
+/// Set whichever of e-mail and addresses is given; the cart's new `updated_at`.
 pub async fn set_contact(
     conn: &mut PgConnection,
     id: Uuid,
     email: Option<&str>,
     shipping: Option<&Value>,
     billing: Option<&Value>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar(
         "update orders.carts set email = coalesce($2, email), shipping_address = coalesce($3, shipping_address),
-                billing_address = coalesce($4, billing_address), updated_at = now() where id = $1",
+                billing_address = coalesce($4, billing_address), updated_at = now() where id = $1
+         returning updated_at",
     )
     .bind(id)
     .bind(email)
     .bind(shipping)
     .bind(billing)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
 /// Add a line or, for a variant already in the cart, set its quantity; the cart counts as
-/// touched (`updated_at`), in the same statement.
+/// touched (`updated_at`), in the same statement. The line's id and the cart's new `updated_at`.
 pub async fn put_line(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -177,12 +178,13 @@ pub async fn put_line(
     cart: Uuid,
     variant: Uuid,
     quantity: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "with touched as (update orders.carts set updated_at = now() where id = $4)
+) -> Result<(Uuid, OffsetDateTime), sqlx::Error> {
+    sqlx::query_as(
+        "with touched as (update orders.carts set updated_at = now() where id = $4 returning updated_at)
          insert into orders.cart_lines (id, tenant_id, customer_id, cart_id, variant_id, quantity)
          values ($1, $2, $3, $4, $5, $6)
-         on conflict (cart_id, variant_id) do update set quantity = excluded.quantity",
+         on conflict (cart_id, variant_id) do update set quantity = excluded.quantity
+         returning id, (select updated_at from touched)",
     )
     .bind(Uuid::now_v7())
     .bind(tenant)
@@ -190,9 +192,8 @@ pub async fn put_line(
     .bind(cart)
     .bind(variant)
     .bind(quantity)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
 /// Returns whether the line exists.
@@ -231,13 +232,19 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-pub async fn set_shipping_option(conn: &mut PgConnection, id: Uuid, option: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update orders.carts set shipping_option_id = $2, updated_at = now() where id = $1")
-        .bind(id)
-        .bind(option)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Choose the cart's shipping option; its new `updated_at`.
+pub async fn set_shipping_option(
+    conn: &mut PgConnection,
+    id: Uuid,
+    option: Uuid,
+) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar(
+        "update orders.carts set shipping_option_id = $2, updated_at = now() where id = $1 returning updated_at",
+    )
+    .bind(id)
+    .bind(option)
+    .fetch_one(conn)
+    .await
 }
 
 /// Remember the cart's PaymentIntent and the amount its session was last set to.

@@ -66,8 +66,17 @@ pub async fn regions(conn: &mut PgConnection, only: Option<Uuid>) -> Result<Vec<
 }
 
 /// The currency of an active region.
-pub async fn region_currency(conn: &mut PgConnection, region: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("select currency from orders.regions where id = $1 and active")
+/// What a cart takes from its region.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RegionTerms {
+    pub currency: String,
+    pub tax_rate_bp: i32,
+    pub countries: Vec<String>,
+}
+
+/// The terms of an active region.
+pub async fn region_terms(conn: &mut PgConnection, region: Uuid) -> Result<Option<RegionTerms>, sqlx::Error> {
+    sqlx::query_as("select currency, tax_rate_bp, countries from orders.regions where id = $1 and active")
         .bind(region)
         .fetch_optional(conn)
         .await
@@ -112,18 +121,17 @@ pub async fn shipping_options(conn: &mut PgConnection, region: Uuid) -> Result<V
     .await
 }
 
+/// The active shipping option `option` of `region`.
 pub async fn shipping_option_in_region(
     conn: &mut PgConnection,
     option: Uuid,
     region: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let found: Option<Uuid> =
-        sqlx::query_scalar("select id from orders.shipping_options where id = $1 and region_id = $2 and active")
-            .bind(option)
-            .bind(region)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
+) -> Result<Option<ShippingOptionRow>, sqlx::Error> {
+    sqlx::query_as("select id, name, price from orders.shipping_options where id = $1 and region_id = $2 and active")
+        .bind(option)
+        .bind(region)
+        .fetch_optional(conn)
+        .await
 }
 
 // ---- products and variants ------------------------------------------------------------------------
@@ -259,11 +267,15 @@ pub struct Offer {
     pub active: bool,
     /// Its price in the currency, if it has one.
     pub amount: Option<i64>,
+    pub sku: String,
+    pub title: String,
+    pub kind: String,
+    pub asset_key: Option<String>,
 }
 
 pub async fn offer(conn: &mut PgConnection, variant: Uuid, currency: &str) -> Result<Option<Offer>, sqlx::Error> {
     sqlx::query_as(
-        "select (v.active and p.active) as active, vp.amount
+        "select (v.active and p.active) as active, vp.amount, v.sku, v.title, v.kind, v.asset_key
          from orders.variants v join orders.products p on p.id = v.product_id
          left join orders.variant_prices vp on vp.variant_id = v.id and vp.currency = $2
          where v.id = $1",
