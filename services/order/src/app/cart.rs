@@ -303,7 +303,7 @@ pub async fn add_line(
     // The locked cart with the line applied (what a read would return: lines in the order
     // they were added, so a new one comes last).
     cart.updated_at = updated_at;
-    let quantity = u32::try_from(total.get()).map_err(Error::internal)?;
+    let quantity = total.get();
     match cart.rules.lines.iter_mut().find(|l| l.id == line) {
         Some(l) => l.quantity = quantity,
         None => {
