@@ -142,3 +142,61 @@ async fn a_completion_waiting_for_the_cart_sees_what_the_lock_holder_committed()
         .unwrap();
     assert_eq!((subtotal, stock), (3 * unit, 97), "charged and reserved for three");
 }
+
+/// A state change that waits for the order's lock sees what the lock's previous holder
+/// committed — its row, and also the changes it applied (read in the same statement as the
+/// lock): the same event applied by two transactions at once takes effect once, and the second
+/// finds it applied (a duplicate), not an order moved under it by an unknown change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_waiting_for_the_order_sees_what_the_lock_holder_applied() {
+    use ordo_domain::order::{CancelReason, Trigger};
+    use ordo_order::app::lifecycle::{self, Applied, Source};
+    let shop = Shop::start().await;
+    let cat = shop.seed(shop.tenant, Some(100)).await;
+    let alice = Caller::customer(shop.tenant, "alice");
+    let cart = shop.ready_cart(&alice, &cat, &[(&cat.physical, 1)]).await;
+    let order = shop
+        .ok("POST", &format!("/store/carts/{cart}/complete"), &alice, None, 200)
+        .await;
+    let order: uuid::Uuid = order["data"]["id"].as_str().unwrap().parse().unwrap();
+    let pool = shop.db.pool_for("ordo_order", 2).await;
+    let scope = ordo_db::Scope::service(shop.tenant);
+    let event = uuid::Uuid::now_v7();
+    let cancel = || Trigger::Cancel {
+        reason: CancelReason::Customer,
+    };
+    let source = || Source {
+        actor: "test",
+        cause: None,
+        payment_intent_id: None,
+        note: None,
+    };
+    let mut first = ordo_db::begin_scoped(&pool, &scope).await.unwrap();
+    let applied = lifecycle::apply(&mut first, order, event, cancel(), source())
+        .await
+        .unwrap();
+    assert!(matches!(applied, Applied::Changed(_)));
+    let second = {
+        let (pool, scope) = (pool.clone(), scope.clone());
+        tokio::spawn(async move {
+            let mut tx = ordo_db::begin_scoped(&pool, &scope).await.unwrap();
+            let r = lifecycle::apply(&mut tx, order, event, cancel(), source()).await;
+            tx.commit().await.unwrap();
+            r.map(|a| matches!(a, Applied::Duplicate)).map_err(|e| e.to_string())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await; // the second waits by now
+    first.commit().await.unwrap();
+    assert_eq!(
+        second.await.unwrap(),
+        Ok(true),
+        "the waiting change saw the event applied by the lock's holder"
+    );
+    let su = shop.db.superuser_pool().await;
+    let rows: i64 = sqlx::query_scalar("select count(*) from orders.order_state_history where event_id = $1")
+        .bind(event)
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "one history row for the event");
+}

@@ -87,8 +87,8 @@ async fn same_event_delivered_five_times_has_one_effect() {
     assert_eq!(all.len(), 2);
 }
 
-/// Scopes its tenant like a real handler, after checking that it starts unscoped (an event of
-/// another tenant earlier in the same batch must not leave its scope behind).
+/// Checks that it starts scoped to its own event's tenant as `service` (an event of another
+/// tenant earlier in the same batch must not leave its scope behind), then records its effect.
 struct ScopedRecord;
 
 impl ordo_bus::consumer::Handler for ScopedRecord {
@@ -97,22 +97,24 @@ impl ordo_bus::consumer::Handler for ScopedRecord {
         tx: &mut sqlx::PgConnection,
         event: &ordo_bus::consumer::Delivery,
     ) -> Result<(), ordo_bus::consumer::HandlerError> {
-        let before: String = sqlx::query_scalar("select coalesce(current_setting('ordo.tenant_id', true), '')")
-            .fetch_one(&mut *tx)
-            .await?;
-        if !before.is_empty() {
+        let (tenant, user, role): (String, String, String) = sqlx::query_as(
+            "select coalesce(current_setting('ordo.tenant_id', true), ''), coalesce(current_setting('ordo.user_id', true), ''),
+                    coalesce(current_setting('ordo.role', true), '')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let want = event.tenant_id.expect("tenant header").to_string();
+        if (tenant.as_str(), user.as_str(), role.as_str()) != (want.as_str(), "", "service") {
             return Err(ordo_bus::consumer::HandlerError::Permanent(format!(
-                "handler started scoped to {before}"
+                "handler of a {want} event started scoped to {tenant:?}/{user:?}/{role:?}"
             )));
         }
-        let tenant = event.tenant_id.expect("tenant header");
-        ordo_db::set_scope(tx, &ordo_db::Scope::service(tenant)).await?;
         RecordEffect.handle(tx, event).await
     }
 }
 
 #[tokio::test]
-async fn events_waiting_together_share_a_transaction_and_no_scope() {
+async fn events_waiting_together_share_a_transaction_each_with_its_own_scope() {
     let db = TestDb::create().await;
     let bus = TestBus::create().await;
     let superuser = db.superuser_pool().await;
@@ -148,7 +150,7 @@ async fn events_waiting_together_share_a_transaction_and_no_scope() {
         .fetch_one(&superuser)
         .await
         .unwrap();
-    assert_eq!(dead, 0, "no handler started with another event's scope");
+    assert_eq!(dead, 0, "every handler started scoped to its own event's tenant");
     assert!(all, "every event applied");
     let mut got = effects(&superuser).await;
     got.dedup();

@@ -107,8 +107,9 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
         return Ok(error("invalid_request", "customer_id is required"));
     }
     let currency = amount.currency.to_ascii_uppercase();
-    let mut tx = ordo_db::begin_scoped(&state.pool, &Scope::service(tenant)).await?;
-    store::payments::lock_cart_session(&mut tx, cart).await?;
+    // The cart's sessions queue up on its lock, taken in the BEGIN batch.
+    let lock = store::payments::cart_session_lock(cart);
+    let mut tx = ordo_db::begin_scoped_claimed(&state.pool, &Scope::service(tenant), &lock).await?;
     if let Some(mut p) = store::by_cart(&mut tx, tenant, cart).await? {
         if p.currency != currency {
             return Ok(error(

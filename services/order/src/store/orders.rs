@@ -110,19 +110,41 @@ pub struct LockedOrder {
     pub applied: Json<Vec<(Uuid, String)>>,
 }
 
-/// The order `id` with its row lock, its lines and its applied changes, in two round trips: the
-/// lock first, then the rest — read by a statement that starts after the lock is held, so it
-/// sees everything the lock's previous holder committed (a single `… for update` statement would
-/// read the lines and history as of before its wait).
+/// The order `id` with its row lock, its lines and its applied changes, in one round trip.
+///
+/// A statement that waited for the lock reads the locked row as its holder committed it, but
+/// the lines and history as of before its wait. Every change to an order's lines or history
+/// also updates its row (`update_state`, or the insert that placed it), so the statement
+/// compares the row version it locked with the one its snapshot sees; when they differ it reads
+/// again (the lock is held by then). Same check as the cart's (`carts::find`). Test:
+/// `a_change_waiting_for_the_order_sees_what_the_lock_holder_applied`.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<LockedOrder>, sqlx::Error> {
-    let found: Option<i32> = sqlx::query_scalar("select 1 from orders.orders where id = $1 for update")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if found.is_none() {
-        return Ok(None);
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        order: LockedOrder,
+        fresh: bool,
     }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let found: Option<Found> = sqlx::query_as(sqlx::AssertSqlSafe(locked_sql(
+        "o.xmin::text = (select o2.xmin::text from orders.orders o2 where o2.id = o.id)",
+        " for update of o",
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match found {
+        Some(Found { fresh: false, .. }) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(locked_sql("true", "")))
+                .bind(id)
+                .fetch_optional(conn)
+                .await
+        }
+        found => Ok(found.map(|f| f.order)),
+    }
+}
+
+fn locked_sql(fresh: &str, lock: &str) -> String {
+    format!(
         "select {ORDER_COLUMNS},
                 (select coalesce(json_agg(json_build_object('id', l.id, 'variant_id', l.variant_id, 'sku', l.sku,
                     'title', l.title, 'kind', l.kind, 'asset_key', l.asset_key, 'quantity', l.quantity,
@@ -130,12 +152,10 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<LockedOrde
                     'fulfilled', l.fulfilled_at is not null, 'delivered', l.delivered_at is not null) order by l.id), '[]')
                  from orders.order_lines l where l.order_id = o.id) as lines,
                 (select coalesce(json_agg(json_build_array(h.event_id, h.trigger) order by h.id), '[]')
-                 from orders.order_state_history h where h.order_id = o.id) as applied
-         from orders.orders o where o.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+                 from orders.order_state_history h where h.order_id = o.id) as applied,
+                {fresh} as fresh
+         from orders.orders o where o.id = $1{lock}"
+    )
 }
 
 /// The order document's data, if the order is visible to the current scope.

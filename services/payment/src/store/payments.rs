@@ -180,13 +180,10 @@ pub async fn set_order(conn: &mut PgConnection, tenant: Uuid, cart: Uuid, order:
     Ok(())
 }
 
-/// Serialise the payment sessions of one cart (transaction-level advisory lock).
-pub async fn lock_cart_session(conn: &mut PgConnection, cart: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('payment-session:' || $1::text, 0))")
-        .bind(cart)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// The statement that serialises the payment sessions of one cart (a transaction-level advisory
+/// lock), for the transaction's `BEGIN` batch ([`ordo_db::begin_scoped_claimed`]).
+pub fn cart_session_lock(cart: Uuid) -> String {
+    format!("SELECT pg_advisory_xact_lock(hashtextextended('payment-session:{cart}', 0))")
 }
 
 pub async fn set_client_secret(conn: &mut PgConnection, id: Uuid, secret: Option<&str>) -> Result<(), sqlx::Error> {
