@@ -94,7 +94,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
     let row = store::find(conn, id, idle_secs, lock)
         .await?
         .ok_or_else(|| Error::not_found("cart", id))?;
-    let currency = Currency::parse(row.currency.trim()).map_err(Error::internal)?;
+    let (currency, tax) = region_rules(&row.currency, row.tax_rate_bp)?;
     let lines = row.lines.0;
     let stored =
         CartStatus::parse(&row.status).ok_or_else(|| Error::internal(format!("cart status {}", row.status)))?;
@@ -122,7 +122,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
     };
     let rules = ordo_domain::Cart {
         currency,
-        tax: TaxRate::from_basis_points(u32::try_from(row.tax_rate_bp).unwrap_or(0)).map_err(Error::internal)?,
+        tax,
         status: CartStatus::seen(stored, row.idle),
         lines: rule_lines,
         email: row.email,
@@ -147,6 +147,14 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, idle_secs: u64, lock: bool)
     })
 }
 
+/// The currency and tax rate a cart has from its region, as stored.
+fn region_rules(currency: &str, tax_rate_bp: i32) -> Result<(Currency, TaxRate)> {
+    Ok((
+        Currency::parse(currency.trim()).map_err(Error::internal)?,
+        TaxRate::from_basis_points(u32::try_from(tax_rate_bp).unwrap_or(0)).map_err(Error::internal)?,
+    ))
+}
+
 /// Who owns a new cart or line.
 #[derive(Debug, Clone, Copy)]
 pub struct Owner<'a> {
@@ -159,6 +167,7 @@ pub async fn create(conn: &mut PgConnection, owner: Owner<'_>, region: Uuid, ema
     let terms = catalog::region_terms(conn, region)
         .await?
         .ok_or_else(|| Error::invalid("unknown_region", "no such region", "region_id"))?;
+    let (currency, tax) = region_rules(&terms.currency, terms.tax_rate_bp)?;
     let id = Uuid::now_v7();
     let created_at = store::insert(
         conn,
@@ -187,8 +196,8 @@ pub async fn create(conn: &mut PgConnection, owner: Owner<'_>, region: Uuid, ema
         created_at,
         updated_at: created_at,
         rules: ordo_domain::Cart {
-            currency: Currency::parse(terms.currency.trim()).map_err(Error::internal)?,
-            tax: TaxRate::from_basis_points(u32::try_from(terms.tax_rate_bp).unwrap_or(0)).map_err(Error::internal)?,
+            currency,
+            tax,
             status: CartStatus::Open,
             lines: Vec::new(),
             email: email.map(|e| e.as_str().to_owned()),

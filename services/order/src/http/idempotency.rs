@@ -231,15 +231,7 @@ where
         tenant_id: who.tenant_id,
         subject: &who.subject,
     };
-    let (a, b) = store::lock_keys(caller, &key);
-    let claim = format!(
-        "SELECT orders.idempotency_claim({}, {}, '{}', {}, {})",
-        ordo_db::literal(&a, "lock key")?,
-        ordo_db::literal(&b, "lock key")?,
-        caller.tenant_id,
-        ordo_db::literal(caller.subject, "subject")?,
-        ordo_db::literal(&key, "Idempotency-Key")?,
-    );
+    let claim = store::claim(caller, &key)?;
     let mut tx = match claimed(pool, &scope, &claim, caller, &key, &hash).await {
         Ok(tx) => tx,
         Err(answer) => return answer,

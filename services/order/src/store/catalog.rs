@@ -65,7 +65,6 @@ pub async fn regions(conn: &mut PgConnection, only: Option<Uuid>) -> Result<Vec<
     .await
 }
 
-/// The currency of an active region.
 /// What a cart takes from its region.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RegionTerms {

@@ -11,10 +11,19 @@ pub struct Caller<'a> {
     pub subject: &'a str,
 }
 
-/// The advisory lock that serialises requests with one key: (caller, key), taken by
-/// `orders.idempotency_claim` in the transaction's `BEGIN` batch.
-pub fn lock_keys(who: Caller<'_>, key: &str) -> (String, String) {
-    (format!("{}/{}", who.tenant_id, who.subject), key.to_owned())
+/// The statement that claims `key` for a request of `who`, for the transaction's `BEGIN` batch
+/// ([`ordo_db::begin_scoped_claimed`]): `orders.idempotency_claim` takes the advisory lock that
+/// serialises requests with one key — (caller, key) — and checks that no response is stored
+/// under it (migration order/0007 lists what it raises).
+pub fn claim(who: Caller<'_>, key: &str) -> Result<String, sqlx::Error> {
+    Ok(format!(
+        "SELECT orders.idempotency_claim({}, {}, '{}', {}, {})",
+        ordo_db::literal(&format!("{}/{}", who.tenant_id, who.subject), "lock key")?,
+        ordo_db::literal(key, "lock key")?,
+        who.tenant_id,
+        ordo_db::literal(who.subject, "subject")?,
+        ordo_db::literal(key, "Idempotency-Key")?,
+    ))
 }
 
 #[derive(Debug, sqlx::FromRow)]
