@@ -1,6 +1,6 @@
 //! Signing in: an operator through the provider lands on the overview with a session cookie
 //! that scripts cannot read; a customer of the same shop cannot sign in; signing out ends the
-//! session; a form posted without the session's CSRF token is refused.
+//! session, here and at the provider; a form posted without the session's CSRF token is refused.
 
 use ordo_tests::browser::Browser;
 use ordo_tests::dashboard_stack::*;
@@ -24,7 +24,20 @@ async fn an_operator_signs_in_through_the_provider_and_out_again() {
     let from_script = b.execute("return document.cookie", serde_json::json!([])).await;
     assert!(!from_script.as_str().unwrap_or_default().contains("ordo_session"));
 
+    // Signing out ends the provider's session too (RP-initiated logout), which then sends the
+    // browser back to the sign-in page; the ID token is not put in the URL.
     b.click("form.signout button").await;
+    b.wait_url(|u| u.contains("/oauth2/end_session")).await;
+    let url = b.url().await;
+    assert!(url.starts_with(&d.idp.issuer), "{url}");
+    assert!(url.contains("client_id="), "{url}");
+    let back = format!(
+        "post_logout_redirect_uri={}",
+        ordo_http::form_urlencoded(&[("x", &d.url("/sign-in"))]).trim_start_matches("x=")
+    );
+    assert!(url.contains(&back), "{url} lacks {back}");
+    assert!(!url.contains("id_token_hint") && !url.contains("eyJ"), "{url}");
+    b.click("form button[type=submit]").await;
     b.wait_text("Sign in with your organisation").await;
     b.goto(&d.url("/orders")).await;
     assert!(

@@ -44,6 +44,18 @@ impl AppState {
 
 pub use ordo_web::server::Running;
 
+/// The strict policy; forms may also lead to the sign-in provider's origin, where "Sign out"
+/// redirects to end the provider's session (browsers apply `form-action` to a form's redirects).
+fn content_security_policy(cfg: &config::DashboardSection) -> ordo_web::page::ContentSecurityPolicy {
+    let mut csp = ordo_web::page::ContentSecurityPolicy::strict();
+    if let Some(origin) = oidc::origin(&cfg.oidc.issuer) {
+        csp.0 = csp
+            .0
+            .replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+    }
+    csp
+}
+
 /// Build and start the dashboard (the function `main` and the tests both call).
 pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     let listener = TcpListener::bind((config.http.host.as_str(), config.http.port))?;
@@ -62,7 +74,7 @@ pub async fn build(config: DashboardConfig) -> anyhow::Result<Running> {
     let port = listener.local_addr()?.port();
     let limit = state.config.http.body_limit_bytes;
     let data = actix_web::web::Data::new(state);
-    let csp = actix_web::web::Data::new(ordo_web::page::ContentSecurityPolicy::strict());
+    let csp = actix_web::web::Data::new(content_security_policy(&data.config.dashboard));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(ordo_web::page::security_headers))

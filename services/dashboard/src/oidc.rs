@@ -34,6 +34,8 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), when the provider offers it.
+    end_session_endpoint: Option<String>,
 }
 
 /// The configured provider: discovery on first use, then its verifier.
@@ -41,8 +43,15 @@ struct Discovery {
 pub struct Oidc {
     cfg: OidcConfig,
     redirect_uri: String,
+    signed_out_uri: String,
     http: reqwest::Client,
     provider: OnceCell<(Discovery, Authenticator)>,
+}
+
+/// `scheme://host[:port]` of `url`, if it is an http(s) URL.
+pub fn origin(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.origin().ascii_serialization())
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -59,6 +68,7 @@ impl Oidc {
         (!cfg.oidc.issuer.is_empty()).then(|| Oidc {
             cfg: cfg.oidc.clone(),
             redirect_uri: format!("{}/auth/callback", cfg.public_url.trim_end_matches('/')),
+            signed_out_uri: format!("{}/sign-in", cfg.public_url.trim_end_matches('/')),
             http,
             provider: OnceCell::new(),
         })
@@ -128,6 +138,31 @@ impl Oidc {
             '?'
         };
         Ok((format!("{}{sep}{query}", d.authorization_endpoint), pending))
+    }
+
+    /// Where to send the browser after our session cookie is cleared, so that the provider's
+    /// session ends too (else "sign in" would sign the next person at this computer straight back
+    /// in): its `end_session_endpoint` with our `client_id` and the sign-in page as
+    /// `post_logout_redirect_uri`. `None` when the provider offers no such endpoint (or one on
+    /// another origin than its issuer) or cannot be reached. The ID token is not sent as `id_token_hint`: it is also the session's bearer
+    /// token for the API until it expires, and URLs end up in histories and logs.
+    pub async fn end_session_url(&self) -> Option<String> {
+        let (d, _) = self.provider().await.ok()?;
+        let end = d.end_session_endpoint.as_deref()?;
+        // The page's `form-action` allows the issuer's origin only (see `content_security_policy`).
+        if origin(end) != origin(&self.cfg.issuer) {
+            tracing::warn!(
+                end_session_endpoint = end,
+                "the provider's end-session endpoint is on another origin than its issuer; signing out of the dashboard only"
+            );
+            return None;
+        }
+        let query = form(&[
+            ("client_id", &self.cfg.client_id),
+            ("post_logout_redirect_uri", &self.signed_out_uri),
+        ]);
+        let sep = if end.contains('?') { '&' } else { '?' };
+        Some(format!("{end}{sep}{query}"))
     }
 
     /// The provider sent the browser back with `code` and `state`: exchange, verify, decide.

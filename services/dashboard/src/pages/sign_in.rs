@@ -168,9 +168,15 @@ pub async fn dev(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     Ok(signed_in(&state, &session, &return_to))
 }
 
+/// Clear the session cookie, then end the provider's session too when it offers an
+/// `end_session_endpoint` (it sends the browser back to the sign-in page).
 pub async fn sign_out(state: web::Data<AppState>, form: Form) -> PageResult {
     tracing::info!(subject = %form.operator.subject, "operator signed out");
-    let mut res = see_other("/sign-in");
+    let provider = match &state.oidc {
+        Some(oidc) => oidc.end_session_url().await,
+        None => None,
+    };
+    let mut res = see_other(provider.as_deref().unwrap_or("/sign-in"));
     if let Ok(v) = state.signer.clear_cookie(SESSION_COOKIE).parse() {
         res.headers_mut().append(SET_COOKIE, v);
     }
