@@ -68,7 +68,13 @@ impl Shop {
         let running = ordo_order::build(cfg).await.unwrap();
         let base = format!("http://127.0.0.1:{}", running.port());
         tokio::spawn(running.run_until_stopped());
-        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+        // Idle connections are dropped before the server's keep-alive (actix: 5 s) can close
+        // them under the client's feet (a request sent on one fails with IncompleteMessage).
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap();
         Shop {
             db,
             bus,

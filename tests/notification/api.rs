@@ -111,7 +111,15 @@ async fn the_api_is_documented_admin_only_and_scoped_to_the_tenant() {
     s.complete(&amy, &cart).await;
     let mail = m.wait_mail(1).await;
     assert!(mail[0].text.contains("https://moon.test/o/1001"), "{}", mail[0].text);
-    let (_, mine) = call(&m, "GET", "/admin/notifications", Some(&admin), None).await;
+    // The message is recorded sent after the SMTP server has it: wait for that commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mine = loop {
+        let (_, mine) = call(&m, "GET", "/admin/notifications", Some(&admin), None).await;
+        if mine["data"][0]["attributes"]["status"] == "sent" || std::time::Instant::now() > deadline {
+            break mine;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(mine["data"].as_array().unwrap().len(), 1);
     assert_eq!(mine["data"][0]["attributes"]["status"], "sent");
     assert_eq!(mine["data"][0]["attributes"]["kind"], "order_confirmation");
