@@ -13,14 +13,26 @@ use actix_web::{HttpResponse, web};
 pub struct ContentSecurityPolicy(pub String);
 
 impl ContentSecurityPolicy {
-    /// Everything from this origin only, plus `extra` directives' sources (e.g. Stripe's).
+    /// Everything from this origin only.
     pub fn strict() -> ContentSecurityPolicy {
-        ContentSecurityPolicy(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-                .into(),
-        )
+        Self::strict_with_form_targets(&[])
     }
+
+    /// As [`strict`](Self::strict), but forms may also lead to `origins` (browsers apply
+    /// `form-action` to the redirects that follow a form's post, too).
+    pub fn strict_with_form_targets(origins: &[String]) -> ContentSecurityPolicy {
+        let targets: String = origins.iter().map(|o| format!(" {o}")).collect();
+        ContentSecurityPolicy(format!(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'{targets}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        ))
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) `url`, as CSP sources and origin checks write it.
+pub fn origin(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.origin().ascii_serialization())
 }
 
 /// 303 to `to`.

@@ -45,15 +45,10 @@ impl AppState {
 pub use ordo_web::server::Running;
 
 /// The strict policy; forms may also lead to the sign-in provider's origin, where "Sign out"
-/// redirects to end the provider's session (browsers apply `form-action` to a form's redirects).
+/// redirects to end the provider's session.
 fn content_security_policy(cfg: &config::DashboardSection) -> ordo_web::page::ContentSecurityPolicy {
-    let mut csp = ordo_web::page::ContentSecurityPolicy::strict();
-    if let Some(origin) = oidc::origin(&cfg.oidc.issuer) {
-        csp.0 = csp
-            .0
-            .replace("form-action 'self'", &format!("form-action 'self' {origin}"));
-    }
-    csp
+    let provider: Vec<String> = ordo_web::page::origin(&cfg.oidc.issuer).into_iter().collect();
+    ordo_web::page::ContentSecurityPolicy::strict_with_form_targets(&provider)
 }
 
 /// Build and start the dashboard (the function `main` and the tests both call).

@@ -48,10 +48,10 @@ pub struct Oidc {
     provider: OnceCell<(Discovery, Authenticator)>,
 }
 
-/// `scheme://host[:port]` of `url`, if it is an http(s) URL.
-pub fn origin(url: &str) -> Option<String> {
-    let u = reqwest::Url::parse(url).ok()?;
-    matches!(u.scheme(), "http" | "https").then(|| u.origin().ascii_serialization())
+/// `url` with `query` appended (after `?`, or `&` when it has a query already).
+fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -132,25 +132,21 @@ impl Oidc {
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ]);
-        let sep = if d.authorization_endpoint.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        Ok((format!("{}{sep}{query}", d.authorization_endpoint), pending))
+        Ok((with_query(&d.authorization_endpoint, &query), pending))
     }
 
     /// Where to send the browser after our session cookie is cleared, so that the provider's
     /// session ends too (else "sign in" would sign the next person at this computer straight back
     /// in): its `end_session_endpoint` with our `client_id` and the sign-in page as
     /// `post_logout_redirect_uri`. `None` when the provider offers no such endpoint (or one on
-    /// another origin than its issuer) or cannot be reached. The ID token is not sent as `id_token_hint`: it is also the session's bearer
-    /// token for the API until it expires, and URLs end up in histories and logs.
+    /// another origin than its issuer) or cannot be reached. The ID token is not sent as
+    /// `id_token_hint`: it is also the session's bearer token for the API until it expires, and
+    /// URLs end up in histories and logs.
     pub async fn end_session_url(&self) -> Option<String> {
         let (d, _) = self.provider().await.ok()?;
         let end = d.end_session_endpoint.as_deref()?;
         // The page's `form-action` allows the issuer's origin only (see `content_security_policy`).
-        if origin(end) != origin(&self.cfg.issuer) {
+        if ordo_web::page::origin(end) != ordo_web::page::origin(&self.cfg.issuer) {
             tracing::warn!(
                 end_session_endpoint = end,
                 "the provider's end-session endpoint is on another origin than its issuer; signing out of the dashboard only"
@@ -161,8 +157,7 @@ impl Oidc {
             ("client_id", &self.cfg.client_id),
             ("post_logout_redirect_uri", &self.signed_out_uri),
         ]);
-        let sep = if end.contains('?') { '&' } else { '?' };
-        Some(format!("{end}{sep}{query}"))
+        Some(with_query(end, &query))
     }
 
     /// The provider sent the browser back with `code` and `state`: exchange, verify, decide.

@@ -48,9 +48,7 @@ fn content_security_policy(cfg: &config::StorefrontSection) -> String {
 }
 
 fn origin(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default()
+    ordo_web::page::origin(url).unwrap_or_default()
 }
 
 /// Build and start the storefront (the function `main` and the tests both call).

@@ -10,8 +10,8 @@
 //! checkout p50/p99, placed→paid p50/p99 (from the state history), database commits per order
 //! (`pg_stat_database`), CPU milliseconds per order of each service, PostgreSQL, NATS and the load
 //! generator (from /proc) and their sum (`all`: at 2 cores, 2,000 ms of CPU per second, so
-//! `all` ≤ 13.3 ms is what 150 orders/s needs), resident memory per service; printed as a table and written to
-//! `target/bench/checkout.json`.
+//! `all` ≤ 13.3 ms is what 150 orders/s needs), resident memory per service; printed as a
+//! table and written to `target/bench/checkout.json`.
 //!
 //! `ORDO_BENCH_CHECKOUT_CONCURRENCY=1,8,32` picks the levels, `ORDO_BENCH_CHECKOUT_MIX=hot|spread`
 //! one mix; `ORDO_BENCH_STATEMENTS=N` prints the N statements that took the most time per window
