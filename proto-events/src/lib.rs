@@ -82,6 +82,16 @@ impl Context {
         }
     }
 
+    /// The service schema whose outbox publishes the context's events, e.g. `orders`.
+    pub fn schema(&self) -> &'static str {
+        match self {
+            Context::Order => "orders",
+            Context::Payment => "payments",
+            Context::Delivery => "delivery",
+            Context::Notification => "notifications",
+        }
+    }
+
     /// The subjects the context's stream holds, e.g. `ordo.order.v1.>`.
     pub fn subjects(&self) -> &'static str {
         match self {

@@ -8,6 +8,7 @@ mod support;
 mod dead_letters;
 mod inbox;
 mod jwt;
+mod lost_events;
 mod migrations;
 mod oidc;
 mod otlp_export;

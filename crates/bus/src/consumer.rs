@@ -73,10 +73,16 @@ pub trait Handler: Send + Sync + 'static {
         event: &'a Delivery,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 
-    /// Whether this handler acts on events of `subject` (without the namespace). Others are
-    /// acknowledged unread — no transaction, no inbox row — since applying them changes nothing.
-    fn handles(&self, _subject: &str) -> bool {
-        true
+    /// The subjects (without the namespace) this handler acts on; `None`: every subject its
+    /// consumer receives. Others are acknowledged unread — no transaction, no inbox row — since
+    /// applying them changes nothing; the lost-event check looks only for these.
+    fn subjects(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Whether this handler acts on events of `subject` (see [`Handler::subjects`]).
+    fn handles(&self, subject: &str) -> bool {
+        self.subjects().is_none_or(|s| s.contains(&subject))
     }
 
     /// Whether events waiting together may share one transaction. A handler that locks rows
@@ -112,11 +118,11 @@ pub enum Outcome {
 }
 
 pub struct Consumer<H> {
-    spec: ConsumerSpec,
-    cfg: ConsumerConfig,
-    pool: PgPool,
-    bus: Bus,
-    handler: Arc<H>,
+    pub(crate) spec: ConsumerSpec,
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) pool: PgPool,
+    pub(crate) bus: Bus,
+    pub(crate) handler: Arc<H>,
     /// The inbox insert of an event applied in a batch (see [`Consumer::new`]).
     inbox_sql: Arc<str>,
 }

@@ -9,6 +9,8 @@
 //! * [`rpc`] — request-reply between services (core NATS, protobuf, trace context).
 //! * [`consumer::Consumer`] — durable pull consumer; effect and inbox row in one transaction,
 //!   explicit acks, retries with backoff, then a dead letter that can be replayed.
+//! * [`lost_events`] — each consumer checks that every event its producer published reached it,
+//!   and has the ones the broker lost published again.
 //!
 //! ```no_run
 //! # async fn f(pool: sqlx::PgPool) -> Result<(), ordo_bus::BusError> {
@@ -21,6 +23,7 @@
 //! ```
 
 pub mod consumer;
+pub mod lost_events;
 pub mod outbox;
 pub mod relay;
 pub mod rpc;

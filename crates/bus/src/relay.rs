@@ -55,13 +55,16 @@ impl Relay {
                  from (select id from {schema}.outbox where published_at is null
                        order by id limit $1 for update skip locked) batch
                  where o.id = batch.id
-                 returning o.id, o.subject, o.headers, o.payload,
+                 returning o.id, o.subject, o.headers, o.payload, o.republished,
                            extract(epoch from now() - o.created_at)::float8 as lag"
             ),
             unmark_sql: format!("update {schema}.outbox set published_at = null where id = any($1)"),
+            // Published rows are kept `retention_hours`, so a consumer can still find and have
+            // re-published an event the broker lost (see `consumer::Consumer::check_lost`).
             purge_sql: format!(
                 "delete from {schema}.outbox where id in (select id from {schema}.outbox
-                 where published_at < now() - interval '24 hours' limit 10000)"
+                 where published_at < now() - make_interval(hours => {hours}) limit 10000)",
+                hours = cfg.retention_hours.max(1)
             ),
         }
     }
@@ -179,7 +182,15 @@ impl Relay {
             max_lag = max_lag.max(row.try_get::<f64, _>("lag").unwrap_or(0.0));
             let mut h = HeaderMap::new();
             let id_text = id.to_string();
-            h.insert(headers::MSG_ID, id_text.as_str());
+            // A re-publish (the broker lost the first copy) needs a broker id of its own, or
+            // JetStream drops it as a duplicate within its window; the event id stays.
+            let republished: i32 = row.try_get("republished")?;
+            let msg_id = if republished == 0 {
+                id_text.clone()
+            } else {
+                format!("{id_text}.r{republished}")
+            };
+            h.insert(headers::MSG_ID, msg_id.as_str());
             h.insert(headers::EVENT_ID, id_text.as_str());
             if let Some(map) = stored.as_object() {
                 for (k, v) in map {

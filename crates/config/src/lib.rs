@@ -179,6 +179,9 @@ pub struct OutboxConfig {
     /// one cycle (one transaction) instead of one each. Adds at most this much latency, only
     /// when events follow each other this closely.
     pub linger_ms: u64,
+    /// Published rows are kept this long, so an event the broker lost can still be found and
+    /// published again (see `consumer.lost_check_*`).
+    pub retention_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +200,14 @@ pub struct ConsumerConfig {
     /// How long JetStream waits for an ack before delivering a message again: above the
     /// slowest handler (a Stripe call: `stripe.timeout_ms` × `stripe.attempts`).
     pub ack_wait_secs: u64,
+    /// How often each consumer checks that every event its producer published reached it (its
+    /// inbox or dead letters), and has the missing ones — lost by the broker — published again.
+    /// 0 turns the check off.
+    pub lost_check_interval_secs: u64,
+    /// Only events published at least this long ago are checked (the rest may be in flight).
+    pub lost_check_grace_secs: u64,
+    /// At start-up the check looks this far back (at most the producer's `outbox.retention_hours`).
+    pub lost_check_lookback_secs: u64,
 }
 
 /// Checkout rules (used by the order service).
@@ -399,6 +410,7 @@ impl ServiceConfig {
                 batch_size: 256,
                 poll_interval_ms: 1_000,
                 linger_ms: 5,
+                retention_hours: 24,
             },
             consumer: ConsumerConfig {
                 // 500 ms doubling to 60 s: 16 attempts ≈ 10 minutes of retries before an event
@@ -410,6 +422,9 @@ impl ServiceConfig {
                 concurrency: 16,
                 transaction_batch: 16,
                 ack_wait_secs: 90,
+                lost_check_interval_secs: 60,
+                lost_check_grace_secs: 120,
+                lost_check_lookback_secs: 3600,
             },
             checkout: CheckoutConfig {
                 cart_idle_secs: 7 * 24 * 3600,

@@ -166,7 +166,11 @@ pub fn plan() -> Vec<(ServiceSchema, String, String)> {
     for s in SERVICES {
         for folder in ["common", s.folder] {
             for (f, name, sql) in EMBEDDED.iter().filter(|(f, _, _)| *f == folder) {
-                let sql = sql.replace("__SCHEMA__", s.schema).replace("__ROLE__", s.role);
+                let others: Vec<&str> = SERVICES.iter().map(|o| o.role).filter(|r| *r != s.role).collect();
+                let sql = sql
+                    .replace("__SCHEMA__", s.schema)
+                    .replace("__ROLE__", s.role)
+                    .replace("__OTHER_ROLES__", &others.join(", "));
                 out.push((s, format!("{f}/{name}"), sql));
             }
         }
@@ -267,9 +271,8 @@ mod tests {
                 s.schema
             );
         }
-        assert!(
-            p.iter()
-                .all(|(_, _, sql)| !sql.contains("__SCHEMA__") && !sql.contains("__ROLE__"))
-        );
+        assert!(p.iter().all(|(_, _, sql)| !sql.contains("__SCHEMA__")
+            && !sql.contains("__ROLE__")
+            && !sql.contains("__OTHER_ROLES__")));
     }
 }

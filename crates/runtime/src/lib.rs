@@ -88,7 +88,10 @@ impl Platform {
             handler,
         );
         self.consumers.add(std::sync::Arc::new(consumer.clone()));
-        tokio::spawn(consumer.run())
+        // Beside the consumer, its check for events the broker lost (`ordo_bus::lost_events`).
+        tokio::spawn(async move {
+            tokio::join!(consumer.clone().run(), consumer.check_lost_forever());
+        })
     }
 
     /// Answer the request/reply `subject` with `handler` (the service's replicas share the

@@ -34,8 +34,8 @@ fn bus_err(e: ordo_bus::BusError) -> HandlerError {
 const HANDLED: &[&str] = &[OrderPaid::SUBJECT, OrderRefunded::SUBJECT, OrderCanceled::SUBJECT];
 
 impl Handler for OrderEvents {
-    fn handles(&self, subject: &str) -> bool {
-        HANDLED.contains(&subject)
+    fn subjects(&self) -> Option<&'static [&'static str]> {
+        Some(HANDLED)
     }
 
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {

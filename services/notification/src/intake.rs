@@ -115,8 +115,8 @@ const HANDLED: &[&str] = &[
 ];
 
 impl Handler for Intake {
-    fn handles(&self, subject: &str) -> bool {
-        HANDLED.contains(&subject)
+    fn subjects(&self) -> Option<&'static [&'static str]> {
+        Some(HANDLED)
     }
 
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {

@@ -266,8 +266,8 @@ const HANDLED: &[&str] = &[
 ];
 
 impl Handler for PaymentAndDeliveryEvents {
-    fn handles(&self, subject: &str) -> bool {
-        HANDLED.contains(&subject)
+    fn subjects(&self) -> Option<&'static [&'static str]> {
+        Some(HANDLED)
     }
 
     /// `payment.succeeded` may complete a cart, taking a variant's stock and the tenant's order

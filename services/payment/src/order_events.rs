@@ -59,8 +59,8 @@ const HANDLED: &[&str] = &[
 ];
 
 impl Handler for OrderEvents {
-    fn handles(&self, subject: &str) -> bool {
-        HANDLED.contains(&subject)
+    fn subjects(&self) -> Option<&'static [&'static str]> {
+        Some(HANDLED)
     }
 
     async fn handle(&self, tx: &mut PgConnection, d: &Delivery) -> Result<(), HandlerError> {
