@@ -197,3 +197,55 @@ async fn a_payment_stuck_in_processing_is_settled_by_reconciliation() {
     let paid = s.wait_order(&id, |o| o["data"]["attributes"]["status"] == "paid").await;
     assert_eq!(history_count(&paid["data"], "payment_succeeded"), 1);
 }
+
+/// Found by `make chaos`: a payment replica froze after Stripe created the cart's intent but
+/// before its payment row committed. Every retry then drew a new payment id for the intent's
+/// metadata, so Stripe refused the reused idempotency key ("same parameters") and the cart could
+/// never be paid. A retry must send exactly the first call and get the same intent back.
+#[tokio::test]
+async fn a_session_whose_commit_was_lost_gets_the_same_intent_on_retry() {
+    let s = Stack::start().await;
+    let c = s.customer("lost-commit");
+    let cart = s.digital_cart(&c).await;
+    let su = s.superuser().await;
+    // The payment row's insert fails once, after the intent exists at Stripe: a crash between
+    // Stripe's answer and the commit.
+    sqlx::raw_sql(
+        // A sequence, not a row: the failing transaction rolls back everything else it did.
+        "create sequence payments.test_fail_once;
+         grant usage on sequence payments.test_fail_once to ordo_payment;
+         create function payments.test_fail_once() returns trigger language plpgsql as $$
+         begin
+             if nextval('payments.test_fail_once') = 1 then
+                 raise exception 'simulated crash before commit';
+             end if;
+             return new;
+         end $$;
+         create trigger test_fail_once before insert on payments.payments
+             for each row execute function payments.test_fail_once();",
+    )
+    .execute(&su)
+    .await
+    .unwrap();
+    let path = format!("/store/carts/{cart}/payment-session");
+    let (status, body) = s.shop.send("POST", &path, &c, None, None).await;
+    assert!(status >= 500, "the first attempt should fail: {status} {body}");
+    let at_stripe: Vec<String> = s
+        .intents()
+        .await
+        .iter()
+        .filter(|pi| pi["metadata"]["ordo_cart_id"] == cart.as_str())
+        .map(|pi| pi["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(at_stripe.len(), 1, "the intent was created before the crash");
+
+    let session = s.session(&c, &cart).await;
+    assert_eq!(session["payment_intent_id"], at_stripe[0].as_str());
+    let after = s
+        .intents()
+        .await
+        .iter()
+        .filter(|pi| pi["metadata"]["ordo_cart_id"] == cart.as_str())
+        .count();
+    assert_eq!(after, 1, "still one intent for the cart");
+}

@@ -137,6 +137,29 @@ async fn idempotency_keys_follow_stripes_rules() {
     let b = CreatePaymentIntent::new(1299, Currency::EUR).send(&same).await.unwrap();
     assert_eq!(a.id, b.id, "same key and parameters: the first response again");
     assert_eq!(e.state.store.lock().unwrap().intents.len(), 1);
+    // The same parameters in another order are the same request (a map's iteration order
+    // differs between two maps with the same entries).
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for body in [
+        "amount=500&currency=eur&metadata[a]=1&metadata[b]=2",
+        "metadata[b]=2&currency=eur&metadata[a]=1&amount=500",
+    ] {
+        let r: serde_json::Value = http
+            .post(format!("{url}v1/payment_intents"))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "cart-2-500")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["id"].as_str().map(str::to_owned));
+    }
+    assert!(ids[0].is_some() && ids[0] == ids[1], "{ids:?}");
     let err = CreatePaymentIntent::new(1300, Currency::EUR)
         .send(&same)
         .await

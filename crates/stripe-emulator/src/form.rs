@@ -54,6 +54,15 @@ impl Form {
         }
     }
 
+    /// The parameters in a canonical order: what Stripe compares when an idempotency key is
+    /// reused (the same parameters in another order — a map's iteration order — are the same
+    /// request).
+    pub fn canonical(&self) -> Vec<(String, String)> {
+        let mut pairs = self.flat.clone();
+        pairs.sort();
+        pairs
+    }
+
     /// Keys present in the request (for refusing unknown parameters).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.flat.iter().map(|(k, _)| k.split('[').next().unwrap_or(k))

@@ -206,7 +206,12 @@ fn handle_as(
         let mut h = Sha256::new();
         h.update(req.method().as_str());
         h.update(req.path());
-        h.update(body);
+        for (k, v) in form.canonical() {
+            h.update(k.len().to_le_bytes());
+            h.update(k.as_bytes());
+            h.update(v.len().to_le_bytes());
+            h.update(v.as_bytes());
+        }
         format!("{:x}", h.finalize())
     };
     if let Some((k, (fp, status, body))) = key.as_ref().and_then(|k| store.idempotency.get(k).map(|v| (k, v))) {
@@ -263,6 +268,7 @@ async fn create_webhook_endpoint(state: web::Data<State>, req: HttpRequest, body
         added = Some(Endpoint {
             url: url.to_owned(),
             secrets: vec![secret.clone()],
+            replicas: Vec::new(),
         });
         Ok((
             200,
@@ -368,9 +374,19 @@ impl Emulator {
     }
     /// Register a webhook endpoint signed with `secrets` (two while rotating).
     pub fn add_endpoint(&self, url: &str, secrets: &[&str]) {
+        self.add_replicated_endpoint(&[url], secrets);
+    }
+
+    /// Register one webhook endpoint served by several replicas (`urls`, as behind a load
+    /// balancer): each delivery attempt goes to the next of them.
+    pub fn add_replicated_endpoint(&self, urls: &[&str], secrets: &[&str]) {
+        let Some((first, rest)) = urls.split_first() else {
+            return;
+        };
         self.state.add_endpoint(Endpoint {
-            url: url.to_owned(),
+            url: (*first).to_owned(),
             secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+            replicas: rest.iter().map(|u| (*u).to_owned()).collect(),
         });
     }
     /// Wait until no webhook delivery is queued or being retried; `false` once the number in

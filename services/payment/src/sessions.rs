@@ -2,8 +2,10 @@
 //! return its client secret. One payment per cart: requests for a cart are serialised by an
 //! advisory lock and the row is unique per cart.
 //!
-//! * Creation carries an idempotency key derived from tenant, cart, amount and currency (a lost
-//!   answer is retried with the same key, so Stripe replays instead of creating a second intent).
+//! * Creation carries an idempotency key derived from tenant, cart, amount, currency and the
+//!   payment id, itself derived from those and the customer and e-mail: a retry after a lost
+//!   answer or a lost commit sends the same call with the same key, so Stripe replays instead of
+//!   creating a second intent (or refusing the key for other parameters).
 //! * An existing, still payable intent is always set to the requested amount at Stripe, under a
 //!   key unique to the request: replaying another request's answer (the old
 //!   `ordo-pi-update-{pi}-{amount}` key did, for a cart going 2 → 1 → 2 → 1) can never leave
@@ -26,6 +28,9 @@ use ordo_stripe::{CallError, NewIntent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// The namespace of payment ids derived from a creation attempt (UUIDv5).
+const PAYMENT_IDS: Uuid = Uuid::from_u128(0x6f72_646f_7061_796d_656e_7473_0000_0001);
 
 fn error(code: &str, message: impl Into<String>) -> CreatePaymentSessionReply {
     CreatePaymentSessionReply {
@@ -158,7 +163,17 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
         metrics::counter!("ordo_payment_sessions_updated_total").increment(1);
         return Ok(session(&p));
     }
-    let payment_id = Uuid::now_v7();
+    // Every parameter of the creation follows from the request, the payment id in its metadata
+    // too (derived, not drawn): a retry after a lost answer, or after a crash before this
+    // transaction committed, sends exactly the first call under the same key, and Stripe
+    // replays the first intent. (Stripe refuses a key reused with other parameters: with a
+    // fresh id per attempt, such a cart could never be paid.) A retry with another e-mail is
+    // another call under another key.
+    let attempt = format!(
+        "{tenant}/{cart}/{}/{currency}/{}/{}",
+        amount.amount_minor, req.customer_id, req.email
+    );
+    let payment_id = Uuid::new_v5(&PAYMENT_IDS, attempt.as_bytes());
     let metadata = HashMap::from([
         ("ordo_tenant_id".to_owned(), tenant.to_string()),
         ("ordo_cart_id".to_owned(), cart.to_string()),
@@ -173,9 +188,11 @@ async fn create(state: &AppState, req: CreatePaymentSessionRequest) -> Result<Cr
         description: Some(format!("cart {cart}")),
         manual_capture: false,
     };
-    // The key names the attempt, not the payment id (which is new each time): a retry after a
-    // lost answer or a crash gets the same intent back.
-    let key = format!("ordo-pi-{tenant}-{cart}-{}-{currency}", amount.amount_minor);
+    let key = format!(
+        "ordo-pi-{tenant}-{cart}-{}-{currency}-{}",
+        amount.amount_minor,
+        payment_id.simple()
+    );
     let intent = match state.stripe.create_intent(&key, &new).await {
         Ok(i) => i,
         Err(e) => return Ok(stripe_error(&e)),
