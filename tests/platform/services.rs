@@ -202,3 +202,38 @@ async fn a_lost_deadlock_is_a_503_to_retry() {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["errors"][0]["code"], "database_conflict");
 }
+
+/// A request whose database connection goes away under it (PostgreSQL restarting: `terminating
+/// connection due to administrator command`) rolled back and may be retried: 503 with
+/// Retry-After, not 500 (the chaos run's PostgreSQL restart showed 500s). Other database errors
+/// stay 500.
+#[tokio::test]
+async fn a_database_restart_under_a_request_is_a_503_to_retry() {
+    let db = ordo_testkit::TestDb::create().await;
+    let su = db.superuser_pool().await;
+    let pool = db.pool_for("ordo_order", 1).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let killed: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert!(killed);
+    let lost = sqlx::query("select 1").execute(&mut *conn).await.unwrap_err();
+    assert!(ordo_http::connection_lost(&lost), "{lost:?}");
+    let res = actix_web::ResponseError::error_response(&ordo_http::ApiError::from(lost));
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["errors"][0]["code"], "database_unavailable");
+
+    let bad = sqlx::query("select 1/0").execute(&su).await.unwrap_err();
+    assert!(!ordo_http::connection_lost(&bad));
+    let res = actix_web::ResponseError::error_response(&ordo_http::ApiError::from(bad));
+    assert_eq!(res.status().as_u16(), 500);
+}

@@ -145,6 +145,9 @@ impl ApiError {
     /// A database error at the HTTP edge: busy pool → 503 `database_busy`; a deadlock or serialization failure
     /// (the transaction was rolled back, nothing happened; a retry with the same Idempotency-Key
     /// runs it again) → 503 `database_conflict` with `Retry-After: 1`; anything else → 500.
+    /// A database failure as the caller sees it: 503 with `Retry-After` for what a retry can
+    /// fix (pool exhausted, deadlock or serialization conflict, connection lost to a restart or
+    /// failover — the transaction rolled back), 500 for the rest.
     pub fn database(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut => Self::unavailable("database_busy"),
@@ -152,6 +155,11 @@ impl ApiError {
                 tracing::warn!(error = %e, "transaction lost a deadlock or serialization conflict; rolled back");
                 metrics::counter!("ordo_database_conflicts_total").increment(1);
                 Self::unavailable("database_conflict").with_response_header("retry-after", "1".into())
+            }
+            ref lost if connection_lost(lost) => {
+                tracing::warn!(error = %e, "database connection lost (restart or failover); rolled back");
+                metrics::counter!("ordo_database_connection_lost_total").increment(1);
+                Self::unavailable("database_unavailable").with_response_header("retry-after", "1".into())
             }
             other => Self::internal(other),
         }
@@ -228,5 +236,17 @@ impl ResponseError for ApiError {
             res.insert_header((*k, v.as_str()));
         }
         res.json(doc)
+    }
+}
+
+/// Whether `e` is the connection going away under the statement: the server shutting down or
+/// restarting (SQLSTATE class 57: `terminating connection due to administrator command`), a
+/// connection exception (class 08), or the socket itself failing. The transaction rolled back,
+/// and a retry on a new connection can succeed.
+pub fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
     }
 }

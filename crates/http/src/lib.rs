@@ -27,7 +27,7 @@ pub mod jsonapi;
 mod ops;
 pub mod routes;
 
-pub use error::{ApiError, ErrorDocument, ErrorObject, ErrorSource, JSON_API};
+pub use error::{ApiError, ErrorDocument, ErrorObject, ErrorSource, JSON_API, connection_lost};
 pub use extract::{AdminOnly, Authenticated, RequestId};
 pub use ops::{Readiness, configure_ops, metrics_handle};
 

@@ -150,3 +150,13 @@ pub fn openapi_document() -> serde_json::Value {
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
 }
+
+/// The RPC error code of a failure the caller may retry (`unavailable`: the database went away
+/// under the request, which rolled back) or not (`internal`).
+pub(crate) fn failure_code(e: &anyhow::Error) -> &'static str {
+    if e.downcast_ref::<sqlx::Error>().is_some_and(ordo_http::connection_lost) {
+        "unavailable"
+    } else {
+        "internal"
+    }
+}

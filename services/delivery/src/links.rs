@@ -42,7 +42,7 @@ pub async fn download_links(state: Arc<AppState>, req: DownloadLinksRequest) -> 
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "download links failed");
-            error("internal", "links could not be issued")
+            error(crate::failure_code(&e), "links could not be issued")
         }
     }
 }

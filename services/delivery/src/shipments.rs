@@ -38,7 +38,7 @@ pub async fn create(state: Arc<AppState>, req: CreateShipmentRequest) -> CreateS
             tracing::error!(error = %e, "shipment not created");
             CreateShipmentReply {
                 shipment_id: String::new(),
-                error: rpc_error("internal", "the shipment could not be created"),
+                error: rpc_error(crate::failure_code(&e), "the shipment could not be created"),
             }
         }
     }
@@ -155,7 +155,7 @@ pub async fn mark_delivered(state: Arc<AppState>, req: MarkShipmentDeliveredRequ
             tracing::error!(error = %e, "shipment not marked delivered");
             MarkShipmentDeliveredReply {
                 already_delivered: false,
-                error: rpc_error("internal", "the shipment could not be updated"),
+                error: rpc_error(crate::failure_code(&e), "the shipment could not be updated"),
             }
         }
     }

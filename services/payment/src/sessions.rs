@@ -88,6 +88,10 @@ pub async fn create_session(state: Arc<AppState>, req: CreatePaymentSessionReque
     match create(&state, req).await {
         Ok(reply) => reply,
         Err(e) => {
+            if ordo_http::connection_lost(&e) {
+                tracing::warn!(error = %e, "payment session rolled back: database connection lost");
+                return error("unavailable", "the payment service lost its database; retry");
+            }
             tracing::error!(error = %e, "payment session failed");
             error("internal", "the payment session could not be created")
         }

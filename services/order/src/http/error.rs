@@ -7,6 +7,8 @@ use ordo_http::ApiError;
 
 /// RPC error code of another service → HTTP status and the code clients see.
 const RPC_ERRORS: &[(&str, StatusCode, &str)] = &[
+    // any service: its database went away under the request (rolled back; retry)
+    ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
     // payment service (payment sessions)
     ("payment_in_progress", StatusCode::CONFLICT, "payment_in_progress"),
     ("payment_canceled", StatusCode::CONFLICT, "payment_canceled"),
