@@ -7,7 +7,7 @@ export ORDO_DATABASE_NAME ?= ordo
 export ORDO_TEST_ADMIN_URL ?= $(ORDO_ADMIN_DATABASE_URL)
 export CARGO_TERM_COLOR ?= always
 
-.PHONY: help services test-tools migrate build run test check bench clean-test-dbs
+.PHONY: help services test-tools migrate build run test check bench chaos clean-test-dbs
 
 help:
 	@echo "make run     install/start PostgreSQL and NATS if needed, migrate, run all services"
@@ -15,6 +15,7 @@ help:
 	@echo "make check   cargo fmt --check and clippy with warnings as errors"
 	@echo "make migrate create roles, database and schemas if missing; apply migrations"
 	@echo "make bench   performance benchmarks (ORDO_BENCH_ONLY=events|scale|checkout for one part)"
+	@echo "make chaos   two replicas of everything under load while processes, NATS and PostgreSQL fail; then the invariants"
 
 services:
 	@bash deploy/local/ensure-services.sh
@@ -48,6 +49,12 @@ check:
 bench: services
 	cargo build --release --bins -p ordo-order -p ordo-payment -p ordo-delivery -p ordo-notification -p ordo-stripe-emulator
 	cargo run --release -p ordo-bench
+
+# Its own PostgreSQL cluster and NATS server (spare ports), two replicas of every service, load,
+# kills, freezes and restarts; then the invariants (ORDO_CHAOS_SECS, default 150; see crates/chaos).
+chaos: services
+	cargo build --bins -p ordo-order -p ordo-payment -p ordo-delivery -p ordo-notification -p ordo-stripe-emulator
+	cargo run -q -p ordo-chaos
 
 # Test databases are dropped by the tests; this removes any left by a killed run.
 clean-test-dbs:

@@ -30,6 +30,22 @@ use tokio::sync::{Semaphore, mpsc};
 pub struct Endpoint {
     pub url: String,
     pub secrets: Vec<String>,
+    /// More addresses of the same endpoint: replicas behind what would be one load balancer's
+    /// address at Stripe. Each attempt goes to the next address, so a retry reaches a replica
+    /// other than the one that just failed.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+}
+
+impl Endpoint {
+    /// The address of attempt `n` (0 first) of a delivery that started at address `start`.
+    fn address(&self, start: usize, n: u32) -> &str {
+        let count = 1 + self.replicas.len();
+        match (start + n as usize) % count {
+            0 => &self.url,
+            i => &self.replicas[i - 1],
+        }
+    }
 }
 
 /// Injected faults; the default is a well-behaved Stripe.
@@ -213,7 +229,9 @@ async fn deliver(state: &State, client: &reqwest::Client, d: Delivery) {
     if faults.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
+    let start = rand::random_range(0..=d.endpoint.replicas.len());
     for attempt in 0..faults.max_attempts.max(1) {
+        let url = d.endpoint.address(start, attempt);
         if attempt > 0 {
             let backoff = faults
                 .retry_base_ms
@@ -223,7 +241,7 @@ async fn deliver(state: &State, client: &reqwest::Client, d: Delivery) {
         }
         let header = signature_header(&d.body, &d.endpoint.secrets, crate::now());
         let sent = client
-            .post(&d.endpoint.url)
+            .post(url)
             .header("content-type", "application/json; charset=utf-8")
             .header("stripe-signature", header)
             .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
@@ -235,8 +253,8 @@ async fn deliver(state: &State, client: &reqwest::Client, d: Delivery) {
                 state.stats.delivered.fetch_add(1, Ordering::SeqCst);
                 return;
             }
-            Ok(r) => tracing::debug!(status = %r.status(), url = %d.endpoint.url, "webhook refused; will retry"),
-            Err(e) => tracing::debug!(error = %e, url = %d.endpoint.url, "webhook not delivered; will retry"),
+            Ok(r) => tracing::debug!(status = %r.status(), url, "webhook refused; will retry"),
+            Err(e) => tracing::debug!(error = %e, url, "webhook not delivered; will retry"),
         }
         state.stats.failed_attempts.fetch_add(1, Ordering::SeqCst);
     }

@@ -1,6 +1,7 @@
 //! Real servers that tests start as peers, from the tools `deploy/local/ensure-test-tools.sh`
 //! installs (`make test` runs it; a test that finds a tool missing runs it too): moto's
-//! S3-compatible server and an SMTP server (aiosmtpd) that keeps what it receives.
+//! S3-compatible server and an SMTP server (aiosmtpd) that keeps what it receives; and NATS and
+//! PostgreSQL servers of a test's own, which it may kill and start again.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -170,7 +171,8 @@ impl Drop for SmtpServer {
 /// service. Killed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
-    child: Child,
+    child: Option<Child>,
+    port: u16,
     store: PathBuf,
     /// `nats://127.0.0.1:{port}` (TLS is required by the server).
     pub url: String,
@@ -197,49 +199,66 @@ impl NatsServer {
             .map(|s| (s.to_string(), format!("pw{}", uuid::Uuid::new_v4().simple())))
             .collect();
         std::fs::create_dir_all(&store).expect("the NATS store folder");
-        let log = store.join("nats.log");
         let rcgen::CertifiedKey { cert, signing_key } =
             rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
                 .expect("a test certificate");
         let (cert_file, key_file) = (store.join("server.pem"), store.join("server.key"));
         std::fs::write(&cert_file, cert.pem()).expect("writing the certificate");
         std::fs::write(&key_file, signing_key.serialize_pem()).expect("writing the key");
-        let mut cmd = Command::new("nats-server");
-        cmd.arg("-c")
-            .arg(workspace_root().join("deploy/local/nats-auth.conf"))
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.join("jetstream"))
-            .arg("-l")
-            .arg(&log)
-            .arg("--tls")
-            .arg("--tlscert")
-            .arg(&cert_file)
-            .arg("--tlskey")
-            .arg(&key_file)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(store.join("stderr.log")).map_or(Stdio::null(), Stdio::from));
-        for (service, password) in &passwords {
-            cmd.env(format!("ORDO_NATS_PASSWORD_{}", service.to_uppercase()), password);
-        }
-        let child = cmd.spawn().expect("starting nats-server (installed by make test)");
-        let server = NatsServer {
-            child,
+        let mut server = NatsServer {
+            child: None,
+            port,
             store,
             url: format!("nats://127.0.0.1:{port}"),
             ca_file: cert_file.to_string_lossy().into_owned(),
             passwords,
         };
+        server.resume().await;
+        server
+    }
+
+    /// Kill the server at once (SIGKILL: no clean shutdown of JetStream's store).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start the server again on the same port, store, certificate and passwords.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "nats-server is already running");
+        let store = &self.store;
+        let log = store.join("nats.log");
+        let mut cmd = Command::new("nats-server");
+        cmd.arg("-c")
+            .arg(workspace_root().join("deploy/local/nats-auth.conf"))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(store.join("jetstream"))
+            .arg("-l")
+            .arg(&log)
+            .arg("--tls")
+            .arg("--tlscert")
+            .arg(store.join("server.pem"))
+            .arg("--tlskey")
+            .arg(store.join("server.key"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(store.join("stderr.log")).map_or(Stdio::null(), Stdio::from));
+        for (service, password) in &self.passwords {
+            cmd.env(format!("ORDO_NATS_PASSWORD_{}", service.to_uppercase()), password);
+        }
+        self.child = Some(cmd.spawn().expect("starting nats-server (installed by make test)"));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "nats-server did not start on {port}: {} {}",
-                std::fs::read_to_string(store_log(&server.store, "stderr.log")).unwrap_or_default(),
+                "nats-server did not start on {}: {} {}",
+                self.port,
+                std::fs::read_to_string(store_log(store, "stderr.log")).unwrap_or_default(),
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server
     }
 
     /// The password of service `service`'s user (`ordo_<service>`).
@@ -250,8 +269,156 @@ impl NatsServer {
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// A PostgreSQL cluster of the caller's own (initdb in a temporary folder, its own port on
+/// 127.0.0.1, trust authentication, superuser `postgres`), so it can be stopped and started
+/// again without touching the machine's. Run as `postgres` when the caller is root (initdb
+/// refuses root). Removed on drop.
+#[derive(Debug)]
+pub struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+    /// `postgres://postgres@127.0.0.1:{port}/postgres`
+    pub admin_url: String,
+}
+
+/// The newest PostgreSQL server programs installed (`/usr/lib/postgresql/<version>/bin`).
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+                    let bin = e.path().join("bin");
+                    bin.join("initdb").exists().then_some((v, bin))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, b)| b)
+        .expect("PostgreSQL's server programs (/usr/lib/postgresql/<version>/bin/initdb)")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PgCluster {
+    /// initdb and start; `settings` are added to postgresql.conf (`name = value` lines).
+    pub fn start(settings: &[&str]) -> PgCluster {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("ordo-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("the cluster's folder");
+        let cluster = PgCluster {
+            bin: postgres_bin(),
+            admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            dir,
+        };
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&cluster.dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of {} to postgres failed", cluster.dir.display());
+        }
+        let data = cluster.dir.join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let mut conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
+            cluster.dir.display()
+        );
+        for s in settings {
+            conf.push_str(s);
+            conf.push('\n');
+        }
+        let path = data.join("postgresql.conf");
+        let mut all = std::fs::read_to_string(&path).expect("postgresql.conf");
+        all.push_str(&conf);
+        std::fs::write(&path, all).expect("writing postgresql.conf");
+        cluster.resume();
+        cluster
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("running {program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let log = self.dir.join("postgres.log").to_string_lossy().into_owned();
+        let mut all = vec!["-D", data.as_str(), "-l", log.as_str(), "-w", "-t", "60"];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    /// Fast shutdown: open transactions are rolled back, connections closed.
+    pub fn stop_fast(&self) {
+        self.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    /// Start (again), waiting until it accepts connections.
+    pub fn resume(&self) {
+        self.pg_ctl(&["start"]);
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let _ = cmd
+            .args(["-D", data.as_str(), "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

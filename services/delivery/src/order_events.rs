@@ -31,7 +31,7 @@ fn bus_err(e: ordo_bus::BusError) -> HandlerError {
 
 /// The order events the delivery service acts on; every other one (e.g. `order.placed`) is
 /// acknowledged unread. Keep in step with the `match` of [`OrderEvents::handle`].
-const HANDLED: &[&str] = &[OrderPaid::SUBJECT, OrderRefunded::SUBJECT, OrderCanceled::SUBJECT];
+pub const HANDLED: &[&str] = &[OrderPaid::SUBJECT, OrderRefunded::SUBJECT, OrderCanceled::SUBJECT];
 
 impl Handler for OrderEvents {
     fn subjects(&self) -> Option<&'static [&'static str]> {

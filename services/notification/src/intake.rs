@@ -104,7 +104,7 @@ async fn enqueue(tx: &mut PgConnection, m: New<'_>) -> Result<(), HandlerError> 
 
 /// The events that make messages; every other one is acknowledged unread. Keep in step with
 /// the `match` of [`Intake::handle`].
-const HANDLED: &[&str] = &[
+pub const HANDLED: &[&str] = &[
     OrderPlaced::SUBJECT,
     OrderPaid::SUBJECT,
     OrderCanceled::SUBJECT,

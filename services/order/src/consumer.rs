@@ -253,7 +253,7 @@ fn is_stale(status: OrderStatus, kind: TriggerKind) -> bool {
 
 /// The events the order service acts on; every other one (e.g. `payment.session_created`) is
 /// acknowledged unread. Keep in step with [`plan`] and [`refund_outcome`].
-const HANDLED: &[&str] = &[
+pub const HANDLED: &[&str] = &[
     PaymentProcessing::SUBJECT,
     PaymentSucceeded::SUBJECT,
     PaymentFailed::SUBJECT,

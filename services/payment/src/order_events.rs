@@ -51,7 +51,7 @@ async fn find(tx: &mut PgConnection, tenant: Uuid, order: Uuid, pi: &str) -> Res
 
 /// The order events the payment service acts on; every other one (e.g. `order.paid`) is
 /// acknowledged unread. Keep in step with the `match` of [`OrderEvents::handle`].
-const HANDLED: &[&str] = &[
+pub const HANDLED: &[&str] = &[
     OrderPlaced::SUBJECT,
     OrderCanceled::SUBJECT,
     OrderRefundRequested::SUBJECT,
