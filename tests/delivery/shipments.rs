@@ -278,3 +278,71 @@ async fn other_tenants_get_404_and_a_refunded_order_ships_nothing_more() {
     let after = shop.wait_status(&order, "refunded").await;
     assert_eq!(attr(&after, "status"), "refunded");
 }
+
+/// Found by `make chaos`: an order replica died after the delivery service had committed the
+/// shipment but before the gateway stored its answer under the Idempotency-Key. The operator's
+/// retry (same key) ran again and was refused with 409 line_already_shipped. The retry must get
+/// the shipment that exists.
+#[tokio::test]
+async fn a_shipment_retried_after_its_answer_was_lost_is_that_shipment() {
+    let shop = DeliveryStack::start().await;
+    shop.upload(bytes(1_000)).await;
+    let ada = shop.s.customer("ada");
+    let admin = shop.s.admin();
+    let order = shop.paid_order(&ada, 1).await;
+    let paid = shop
+        .s
+        .wait_order(&order, |o| attr(o, "fulfillment_status") == "partially_fulfilled")
+        .await;
+    let physical = lines_of(&paid, "physical");
+    // Storing the gateway's answer fails once, after the shipment was created: the crash
+    // between the delivery service's commit and the gateway's.
+    let su = shop.s.superuser().await;
+    sqlx::raw_sql(
+        "create sequence orders.test_fail_once;
+         grant usage on sequence orders.test_fail_once to ordo_order;
+         create function orders.test_fail_once() returns trigger language plpgsql as $$
+         begin
+             if nextval('orders.test_fail_once') = 1 then
+                 raise exception 'simulated crash before the answer was stored';
+             end if;
+             return new;
+         end $$;
+         create trigger test_fail_once before insert on orders.idempotency_keys
+             for each row execute function orders.test_fail_once();",
+    )
+    .execute(&su)
+    .await
+    .unwrap();
+    let path = format!("/admin/orders/{order}/shipments");
+    let body = shipment("DHL", "00340434161094042557", &physical);
+    let key = uuid::Uuid::now_v7().to_string();
+    let (first, answer) = shop
+        .s
+        .shop
+        .send("POST", &path, &admin, Some(body.clone()), Some(&key))
+        .await;
+    assert!(first >= 500, "the first attempt should fail: {first} {answer}");
+    let db = shop.superuser().await;
+    let made: Vec<uuid::Uuid> = sqlx::query_scalar("select id from delivery.shipments")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 1, "the shipment was made before the crash");
+
+    let (retry, doc) = shop
+        .s
+        .shop
+        .send("POST", &path, &admin, Some(body.clone()), Some(&key))
+        .await;
+    assert_eq!(retry, 201, "{doc}");
+    assert_eq!(doc["data"]["id"], made[0].to_string().as_str());
+    // Now stored: a third attempt replays it; still one shipment.
+    let (again, replay) = shop.s.shop.send("POST", &path, &admin, Some(body), Some(&key)).await;
+    assert_eq!((again, &replay["data"]["id"]), (201, &doc["data"]["id"]));
+    let count: i64 = sqlx::query_scalar("select count(*) from delivery.shipments")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}

@@ -80,6 +80,34 @@ async fn try_create(state: &AppState, req: &CreateShipmentRequest) -> anyhow::Re
         Some(true) => return Ok(Err(("order_revoked", "the order was refunded or canceled".into()))),
         Some(false) => {}
     }
+    // A retry of a request whose shipment exists (the caller lost the first answer) gets that
+    // shipment again.
+    let request = match req.request_id.as_str() {
+        "" => None,
+        r => match Uuid::parse_str(r) {
+            Ok(id) => Some(id),
+            Err(_) => return Ok(Err(("invalid_request", "request_id must be a UUID".into()))),
+        },
+    };
+    if let Some(id) = request {
+        let existing: Option<Uuid> = sqlx::query_scalar("select order_id from delivery.shipments where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            Some(o) if o == order => {
+                tx.commit().await?;
+                return Ok(Ok(id));
+            }
+            Some(_) => {
+                return Ok(Err((
+                    "invalid_request",
+                    "request_id names another order's shipment".into(),
+                )));
+            }
+            None => {}
+        }
+    }
     let known = sqlx::query(
         "select l.line_id, l.kind, s.shipment_id from delivery.order_lines l
          left join delivery.shipment_lines s on s.line_id = l.line_id
@@ -106,7 +134,7 @@ async fn try_create(state: &AppState, req: &CreateShipmentRequest) -> anyhow::Re
             )));
         }
     }
-    let id = Uuid::now_v7();
+    let id = request.unwrap_or_else(Uuid::now_v7);
     sqlx::query(
         "insert into delivery.shipments (id, tenant_id, order_id, carrier, tracking_number, status)
          values ($1, $2, $3, $4, $5, 'shipped')",

@@ -91,13 +91,15 @@ pub struct Shipment {
 }
 
 /// Ship lines of `order`; returns the shipment id.
-pub async fn create_shipment(peers: &Peers, tenant: Uuid, order: Uuid, s: &Shipment) -> Result<String> {
+/// `request` is the same on every retry of the operator's request (see `Key::request_id`).
+pub async fn create_shipment(peers: &Peers, tenant: Uuid, order: Uuid, s: &Shipment, request: Uuid) -> Result<String> {
     let request = CreateShipmentRequest {
         tenant_id: tenant.to_string(),
         order_id: order.to_string(),
         carrier: s.carrier.clone(),
         tracking_number: s.tracking_number.clone(),
         line_ids: s.line_ids.iter().map(Uuid::to_string).collect(),
+        request_id: request.to_string(),
     };
     let reply = ask(
         peers,

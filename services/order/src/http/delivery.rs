@@ -177,10 +177,13 @@ async fn create_shipment(
     let id = path.into_inner();
     let tenant = who.0.tenant_id;
     let peers = state.peers.clone();
+    // The delivery service commits the shipment before this request stores its answer: if this
+    // replica dies in between, the retry must find that shipment, not refuse its lines.
+    let request_id = key.request_id(&who.0, "shipment");
     idempotency::run(&state.pool, &req, &who.0, key, &body, move |tx| {
         Box::pin(async move {
             order::visible_status(tx, id).await?;
-            let shipment_id = delivery::create_shipment(&peers, tenant, id, &shipment).await?;
+            let shipment_id = delivery::create_shipment(&peers, tenant, id, &shipment, request_id).await?;
             let out = ShipmentOut {
                 order_id: id,
                 carrier: shipment.carrier.trim().to_owned(),

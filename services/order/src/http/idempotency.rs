@@ -71,6 +71,21 @@ pub fn scope_of(p: &Principal) -> Scope {
 #[derive(Debug, Clone)]
 pub struct Key(String);
 
+/// The namespace of ids derived from Idempotency-Keys (UUIDv5).
+const REQUEST_IDS: uuid::Uuid = uuid::Uuid::from_u128(0x6f72_646f_6964_656d_706f_7465_6e63_7901);
+
+impl Key {
+    /// An id for `what` this request asks another service to do, the same on every retry of
+    /// the request (same caller, same key), so that service can tell a retry from a new request
+    /// when the first attempt's answer was lost after it did the work.
+    pub fn request_id(&self, who: &Principal, what: &str) -> uuid::Uuid {
+        uuid::Uuid::new_v5(
+            &REQUEST_IDS,
+            format!("{}/{}/{what}/{}", who.tenant_id, who.subject, self.0).as_bytes(),
+        )
+    }
+}
+
 impl actix_web::FromRequest for Key {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Key, ApiError>>;
