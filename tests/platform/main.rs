@@ -6,6 +6,7 @@
 mod support;
 
 mod dead_letters;
+mod deploy;
 mod inbox;
 mod jwt;
 mod lost_events;

@@ -139,6 +139,11 @@ async fn run() -> Result<bool, String> {
             },
         },
     );
+    checks.push(invariants::Check {
+        name: "every client request answered within 45 s of retries",
+        checked: record.completed.len() + record.abandoned_paid.len() + record.gave_up.len(),
+        violations: record.gave_up.iter().map(|(step, e)| format!("{step}: {e}")).collect(),
+    });
     let republished = invariants::republished(&su).await;
     let report = report(
         &done,
