@@ -108,9 +108,9 @@ async fn webhooks_in_flight(emulator: &str) -> i64 {
 }
 
 /// Wait until every outbox row is published, every consumer has every event of its subjects,
-/// no webhook is in flight and no e-mail waits; how long that took (None: not within `limit`).
-pub async fn drain(su: &PgPool, emulator: &str, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
+/// no webhook is in flight and no e-mail waits; how long after `start` that was (None: not
+/// within `limit` of it).
+pub async fn drain(su: &PgPool, emulator: &str, start: Instant, limit: Duration) -> Option<Duration> {
     loop {
         let mut work = 0i64;
         for s in SCHEMAS {
