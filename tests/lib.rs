@@ -13,6 +13,7 @@
 //!   ([`dashboard_stack::DashboardStack`]).
 //! * [`storefront_stack`] — every service, the Stripe emulator and the storefront
 //!   ([`storefront_stack::StorefrontStack`]).
+//! * [`crash`] — a process dying between two commits, reproduced in the database.
 //!
 //! Everything talks to the real PostgreSQL and NATS; nothing of ours is mocked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,6 +21,7 @@
 #![allow(missing_debug_implementations)]
 
 pub mod browser;
+pub mod crash;
 pub mod dashboard_stack;
 pub mod delivery_stack;
 pub mod oidc;

@@ -298,22 +298,7 @@ async fn a_shipment_retried_after_its_answer_was_lost_is_that_shipment() {
     // Storing the gateway's answer fails once, after the shipment was created: the crash
     // between the delivery service's commit and the gateway's.
     let su = shop.s.superuser().await;
-    sqlx::raw_sql(
-        "create sequence orders.test_fail_once;
-         grant usage on sequence orders.test_fail_once to ordo_order;
-         create function orders.test_fail_once() returns trigger language plpgsql as $$
-         begin
-             if nextval('orders.test_fail_once') = 1 then
-                 raise exception 'simulated crash before the answer was stored';
-             end if;
-             return new;
-         end $$;
-         create trigger test_fail_once before insert on orders.idempotency_keys
-             for each row execute function orders.test_fail_once();",
-    )
-    .execute(&su)
-    .await
-    .unwrap();
+    ordo_tests::crash::fail_next_insert(&su, "orders", "idempotency_keys", "ordo_order").await;
     let path = format!("/admin/orders/{order}/shipments");
     let body = shipment("DHL", "00340434161094042557", &physical);
     let key = uuid::Uuid::now_v7().to_string();

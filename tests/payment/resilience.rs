@@ -210,23 +210,7 @@ async fn a_session_whose_commit_was_lost_gets_the_same_intent_on_retry() {
     let su = s.superuser().await;
     // The payment row's insert fails once, after the intent exists at Stripe: a crash between
     // Stripe's answer and the commit.
-    sqlx::raw_sql(
-        // A sequence, not a row: the failing transaction rolls back everything else it did.
-        "create sequence payments.test_fail_once;
-         grant usage on sequence payments.test_fail_once to ordo_payment;
-         create function payments.test_fail_once() returns trigger language plpgsql as $$
-         begin
-             if nextval('payments.test_fail_once') = 1 then
-                 raise exception 'simulated crash before commit';
-             end if;
-             return new;
-         end $$;
-         create trigger test_fail_once before insert on payments.payments
-             for each row execute function payments.test_fail_once();",
-    )
-    .execute(&su)
-    .await
-    .unwrap();
+    ordo_tests::crash::fail_next_insert(&su, "payments", "payments", "ordo_payment").await;
     let path = format!("/store/carts/{cart}/payment-session");
     let (status, body) = s.shop.send("POST", &path, &c, None, None).await;
     assert!(status >= 500, "the first attempt should fail: {status} {body}");

@@ -170,13 +170,17 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    async fn pull_consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
-        let stream = self
-            .bus
+    /// The stream of the context this consumer reads.
+    pub(crate) async fn stream(&self) -> Result<jetstream::stream::Stream, BusError> {
+        self.bus
             .jetstream()
             .get_stream(self.bus.stream_name(self.spec.context))
             .await
-            .map_err(BusError::js)?;
+            .map_err(BusError::js)
+    }
+
+    async fn pull_consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+        let stream = self.stream().await?;
         let config = pull::Config {
             durable_name: Some(self.spec.name.clone()),
             filter_subject: self.bus.subject(&self.spec.filter),

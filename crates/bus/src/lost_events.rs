@@ -59,12 +59,7 @@ impl<H: Handler> Consumer<H> {
     /// ago) to `lost_check_grace_secs` ago.
     #[tracing::instrument(name = "ordo.lost_event_check", skip(self), fields(consumer = %self.spec.name))]
     pub async fn check_lost(&self, since: Option<OffsetDateTime>) -> Result<LostCheck, BusError> {
-        let stream = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.stream_name(self.spec.context))
-            .await
-            .map_err(BusError::js)?;
+        let stream = self.stream().await?;
         match stream.consumer_info(&self.spec.name).await {
             Ok(info) if info.num_pending > 0 => return Ok(LostCheck::Deferred),
             Ok(_) => {}
