@@ -30,6 +30,9 @@ pub struct Options {
     pub signing: Option<Vec<&'static str>>,
     pub no_endpoint: bool,
     pub reconcile_after_secs: Option<u64>,
+    /// The payment service retries a failed event for about half a minute (500 ms doubling to
+    /// 2 s) instead of a few seconds, so a test can act between two attempts.
+    pub slow_retries: bool,
     /// The order service's token validation (default: the test keys).
     pub order_auth: Option<ordo_config::AuthConfig>,
     /// Unpaid orders expire after this many seconds (swept every second).
@@ -73,6 +76,10 @@ impl Stack {
         cfg.stripe.timeout_ms = 5_000;
         cfg.stripe.reconcile_interval_secs = 1;
         cfg.stripe.reconcile_after_secs = o.reconcile_after_secs.unwrap_or(600);
+        if o.slow_retries {
+            cfg.consumer.backoff_initial_ms = 500;
+            cfg.consumer.backoff_max_ms = 2_000;
+        }
         let payment = ordo_payment::build(cfg).await.unwrap();
         let payment_base = format!("http://127.0.0.1:{}", payment.port());
         tokio::spawn(payment.run_until_stopped());

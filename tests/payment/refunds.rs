@@ -353,3 +353,87 @@ async fn a_refund_whose_webhooks_are_lost_is_settled_by_reconciliation() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Found by `make chaos`: the payment service asked Stripe for a refund, then died before its
+/// refund row committed; the refund's webhook came first and recorded it as a refund from
+/// Stripe's dashboard (not ours), and the redelivered request then replayed the same Stripe
+/// refund and collided with that row (unique Stripe refund id) until it was dead-lettered — the
+/// operator's request never closed. A webhook for a refund carrying our request id is ours.
+#[tokio::test]
+async fn a_refund_whose_webhook_beats_the_requests_commit_is_counted_once_as_ours() {
+    let s = Stack::start_with(Options {
+        slow_retries: true,
+        ..Default::default()
+    })
+    .await;
+    let (id, pi) = paid_order(&s, "ned").await;
+    s.wait_webhooks().await;
+    let su = s.superuser().await;
+    // The request's own refund row cannot commit until the test lets it (its retries go on).
+    sqlx::raw_sql(
+        "create table payments.test_block (on_ boolean);
+         insert into payments.test_block values (true);
+         grant select on payments.test_block to ordo_payment;
+         create function payments.test_block() returns trigger language plpgsql as $$
+         begin
+             if new.reason = 'customer asked' and exists (select 1 from payments.test_block) then
+                 raise exception 'simulated crash before the refund row committed';
+             end if;
+             return new;
+         end $$;
+         create trigger test_block before insert on payments.refunds
+             for each row execute function payments.test_block();",
+    )
+    .execute(&su)
+    .await
+    .unwrap();
+    s.set_faults(ordo_stripe_emulator::Faults {
+        hold: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(refund(&s, &id, 400).await.0, 202);
+    wait_refunds_at_stripe(&s, &pi).await;
+    // Stripe's webhooks reach the payment service before the request's row exists.
+    for e in s.emulator.state.take_held() {
+        assert_eq!(s.deliver(&e).await, 200);
+    }
+    s.wait_order(&id, |o| refunded(o) == 400).await;
+    sqlx::raw_sql("delete from payments.test_block")
+        .execute(&su)
+        .await
+        .unwrap();
+    s.set_faults(ordo_stripe_emulator::Faults::default()).await;
+
+    // The operator's request closes, nothing is dead-lettered, 400 was refunded once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: Option<String> =
+            sqlx::query_scalar("select status from orders.refund_requests where order_id = $1::uuid")
+                .bind(&id)
+                .fetch_optional(&su)
+                .await
+                .unwrap();
+        if status.as_deref() == Some("succeeded") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request not closed: {status:?}; dead letters {:?}",
+            dead_letters(&s).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_no_dead_letters(&s).await;
+    assert_eq!(refunds_at_stripe(&s, &pi).len(), 1);
+    let (refunded_total, rows): (i64, i64) = sqlx::query_as(
+        "select p.refunded_amount, (select count(*) from payments.refunds r where r.payment_id = p.id)
+         from payments.payments p where p.payment_intent_id = $1",
+    )
+    .bind(&pi)
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert_eq!((refunded_total, rows), (400, 1));
+    assert_eq!(refunded(&s.wait_order(&id, |_| true).await), 400);
+}

@@ -70,7 +70,10 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
                     store::refunds::counted(conn, x.id, &r.id, r.amount).await?;
                     (x.id, x.source == "order")
                 }
-                None => (insert_from_stripe(conn, p, r, "succeeded", true).await?, false),
+                None => (
+                    insert_from_stripe(conn, p, r, "succeeded", true).await?,
+                    r.request.is_some(),
+                ),
             };
             let room = p.captured_amount - p.refunded_amount;
             if r.amount > room {
@@ -113,8 +116,10 @@ pub async fn apply(conn: &mut PgConnection, p: &mut Payment, r: &SeenRefund) -> 
     }
 }
 
-/// A refund ordo did not ask for (Stripe's dashboard): recorded under an id derived from
-/// Stripe's, so reading it twice records it once.
+/// A refund Stripe reports that has no row here yet. Ours when its metadata names our request
+/// (the request asked Stripe, then died before its row committed; the redelivered request
+/// finds this row and stops): recorded under the request's id. Otherwise one from Stripe's
+/// dashboard: recorded under an id derived from Stripe's, so reading it twice records it once.
 async fn insert_from_stripe(
     conn: &mut PgConnection,
     p: &Payment,
@@ -122,7 +127,10 @@ async fn insert_from_stripe(
     status: &str,
     reflected: bool,
 ) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::new_v5(&p.id, r.id.as_bytes());
-    store::refunds::insert_from_stripe(conn, id, p, r.amount.max(1), status, &r.id, reflected).await?;
+    let (id, source) = match r.request {
+        Some(request) => (request, "order"),
+        None => (Uuid::new_v5(&p.id, r.id.as_bytes()), "stripe"),
+    };
+    store::refunds::insert_from_stripe(conn, id, p, r, status, reflected, source).await?;
     Ok(id)
 }

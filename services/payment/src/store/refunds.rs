@@ -90,29 +90,31 @@ pub async fn failed_at_stripe(
     Ok(())
 }
 
-/// A refund ordo did not ask for (Stripe's dashboard), under `id`.
+/// A refund first seen at Stripe, under `id`: `source` `stripe` (from its dashboard) or `order`
+/// (ours, reported before our request's own row committed).
 pub async fn insert_from_stripe(
     conn: &mut PgConnection,
     id: Uuid,
     p: &Payment,
-    amount: i64,
+    seen: &crate::refunds::SeenRefund,
     status: &str,
-    stripe_refund_id: &str,
     reflected: bool,
+    source: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into payments.refunds (id, tenant_id, payment_id, order_id, amount, reason, status, stripe_refund_id,
             reflected, source)
-         values ($1, $2, $3, $4, $5, 'stripe_dashboard', $6, $7, $8, 'stripe')",
+         values ($1, $2, $3, $4, $5, case when $9 = 'stripe' then 'stripe_dashboard' else '' end, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(p.tenant_id)
     .bind(p.id)
     .bind(p.order_id)
-    .bind(amount)
+    .bind(seen.amount.max(1))
     .bind(status)
-    .bind(stripe_refund_id)
+    .bind(&seen.id)
     .bind(reflected)
+    .bind(source)
     .execute(conn)
     .await?;
     Ok(())
