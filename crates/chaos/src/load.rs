@@ -115,7 +115,9 @@ impl Api {
                 Ok(res) => {
                     let status = res.status().as_u16();
                     match res.text().await {
-                        Ok(text) if status < 500 && status != 429 => {
+                        // 408: the server gave up waiting for the request (a slow moment):
+                        // it did nothing, and HTTP lets the client send it again.
+                        Ok(text) if status < 500 && status != 429 && status != 408 => {
                             let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                             // The first attempt with this key still holds it (its replica was
                             // killed or frozen mid-request): ask again later.
