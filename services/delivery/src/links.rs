@@ -41,8 +41,13 @@ pub async fn download_links(state: Arc<AppState>, req: DownloadLinksRequest) -> 
     match issue(&state, &req).await {
         Ok(reply) => reply,
         Err(e) => {
-            tracing::error!(error = %e, "download links failed");
-            error(crate::failure_code(&e), "links could not be issued")
+            let code = crate::failure_code(&e);
+            if code == "unavailable" {
+                tracing::warn!(error = %e, "download links rolled back: database connection lost");
+            } else {
+                tracing::error!(error = %e, "download links failed");
+            }
+            error(code, "links could not be issued")
         }
     }
 }

@@ -68,6 +68,8 @@ impl From<Error> for ApiError {
             Error::Refused { service, code, message } => refused(service, &code, &message),
             Error::Unavailable { code } => ApiError::unavailable(code),
             Error::Db(e) => ApiError::database(e),
+            // The outbox insert is a statement of the request's transaction like any other.
+            Error::Bus(ordo_bus::BusError::Db(e)) => ApiError::database(e),
             Error::Bus(e) => ApiError::internal(e),
             Error::Internal(m) => ApiError::internal(m),
         }
@@ -86,5 +88,17 @@ mod tests {
         assert_eq!(refused("payment", "payment_in_progress", "x").status_code_u16(), 409);
         assert_eq!(refused("delivery", "shipment_unknown", "x").status_code_u16(), 404);
         assert_eq!(refused("delivery", "something_new", "x").status_code_u16(), 500);
+    }
+
+    /// A connection lost under the outbox insert is a rolled-back request like any other: 503
+    /// (seen as a 500 in the chaos run's PostgreSQL restart).
+    #[test]
+    fn a_lost_connection_under_the_outbox_insert_is_a_503() {
+        let lost = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        let e = ApiError::from(Error::Bus(ordo_bus::BusError::Db(lost)));
+        assert_eq!(e.status_code_u16(), 503);
+        let other = ApiError::from(Error::Bus(ordo_bus::BusError::Event("bad".into())));
+        assert_eq!(other.status_code_u16(), 500);
+        assert_eq!(refused("payment", "unavailable", "x").status_code_u16(), 503);
     }
 }
