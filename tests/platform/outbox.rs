@@ -139,3 +139,35 @@ async fn rolled_back_events_are_never_published() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// The relay's LISTEN connection is its own, never one of the service pool's: a subscribed
+/// connection handed back to the pool made later queries fail with "unexpected message:
+/// NotificationResponse" after a PostgreSQL restart (seen in the chaos run).
+#[tokio::test]
+async fn the_listen_connection_is_never_borrowed_from_the_service_pool() {
+    let db = TestDb::create().await;
+    let su = db.superuser_pool().await;
+    let pool = db.pool_for("ordo_order", 1).await;
+    let held = pool.acquire().await.unwrap(); // the pool's only connection, busy
+    let mut listener = tokio::time::timeout(Duration::from_secs(5), ordo_db::listener(&pool, "ordo_outbox_orders"))
+        .await
+        .expect("the listener waited for a connection of the pool")
+        .unwrap();
+    assert_eq!(pool.size(), 1);
+    sqlx::query("select pg_notify('ordo_outbox_orders', '')")
+        .execute(&su)
+        .await
+        .unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(matches!(woke, Ok(Ok(_))), "{woke:?}");
+    drop(listener);
+    drop(held);
+    // Notifications after the listener is gone reach nobody; the pool's connection works.
+    sqlx::query("select pg_notify('ordo_outbox_orders', '')")
+        .execute(&su)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        sqlx::query("select 1").execute(&pool).await.unwrap();
+    }
+}

@@ -119,16 +119,10 @@ impl Relay {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen(&self.channel()).await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    tracing::warn!(error = %e, "LISTEN failed; the relay polls");
-                    None
-                }
-            },
+        match ordo_db::listener(&self.pool, &self.channel()).await {
+            Ok(l) => Some(l),
             Err(e) => {
-                tracing::warn!(error = %e, "no listener connection; the relay polls");
+                tracing::warn!(error = %e, "no LISTEN connection; the relay polls");
                 None
             }
         }

@@ -199,6 +199,24 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
 }
 
+/// A LISTEN connection for `channel`, of its own: opened with `pool`'s connection options but
+/// never borrowed from the pool or returned to it. (sqlx's `PgListener::connect_with(pool)`
+/// borrows one; after the server restarted under it, it could hand the pool back a connection
+/// still subscribed and without its notification buffer, and the next query on it failed with
+/// "unexpected message: NotificationResponse" — seen in the chaos run.) Dropped, it is closed.
+pub async fn listener(pool: &PgPool, channel: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut l = sqlx::postgres::PgListener::connect_with(&own).await?;
+    l.listen(channel).await?;
+    Ok(l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -467,7 +467,5 @@ pub fn backoff_ms(cfg: &NotificationConfig, attempts: u32) -> u64 {
 }
 
 async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut l = PgListener::connect_with(pool).await.ok()?;
-    l.listen(CHANNEL).await.ok()?;
-    Some(l)
+    ordo_db::listener(pool, CHANNEL).await.ok()
 }
