@@ -29,6 +29,32 @@ async fn a_paid_digital_order_is_fulfilled_and_delivered_by_its_first_download()
     assert_eq!(delivered["data"]["attributes"]["fulfillment_status"], "delivered");
 }
 
+/// Found by `make chaos`: recording a finished download failed once (PostgreSQL restarting just
+/// after the last byte) and was never tried again, so the order was never delivered. It is
+/// retried now.
+#[tokio::test]
+async fn a_download_recorded_after_a_database_hiccup_still_delivers_the_order() {
+    let shop = DeliveryStack::start().await;
+    let file = bytes(10_000);
+    shop.upload(file.clone()).await;
+    let ada = shop.s.customer("ada");
+    let order = shop.paid_order(&ada, 0).await;
+    shop.wait_status(&order, "fulfilled").await;
+    let url = shop.link(&ada, &order).await;
+    // The first attempt to record the finished download rolls back.
+    let su = shop.superuser().await;
+    ordo_tests::crash::fail_next_delete(&su, "delivery", "download_claims", "ordo_delivery").await;
+    let (code, _, body) = shop.fetch(&url, None).await;
+    assert_eq!((code, body == file), (200, true));
+    let delivered = shop.wait_status(&order, "delivered").await;
+    assert_eq!(delivered["data"]["attributes"]["fulfillment_status"], "delivered");
+    let failed_once: i64 = sqlx::query_scalar("select last_value from delivery.test_fail_once")
+        .fetch_one(&su)
+        .await
+        .unwrap();
+    assert!(failed_once >= 2, "the fault was exercised and passed: {failed_once}");
+}
+
 #[tokio::test]
 async fn a_download_resumed_in_three_ranges_counts_once_and_bad_ranges_get_416() {
     let shop = DeliveryStack::start().await;

@@ -545,9 +545,21 @@ impl Tracked {
                 Progress::Partial(sent_ranges(&run.layout, self.sent))
             };
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                // Retried (it is idempotent: ranges are a union, the completion and the first
+                // download are marked once), so a database restart just after the last byte
+                // does not lose the download: the order would never be delivered.
                 handle.spawn(async move {
-                    if let Err(e) = record(&run, progress).await {
-                        tracing::error!(error = %e, "recording download progress failed");
+                    let mut pause = std::time::Duration::from_millis(250);
+                    for attempt in 1..=RECORD_ATTEMPTS {
+                        match record(&run, progress.clone()).await {
+                            Ok(()) => return,
+                            Err(e) if attempt < RECORD_ATTEMPTS => {
+                                tracing::warn!(error = %e, attempt, "recording download progress failed; retrying");
+                                tokio::time::sleep(pause).await;
+                                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                            }
+                            Err(e) => tracing::error!(error = %e, "recording download progress failed"),
+                        }
                     }
                 });
             }
@@ -575,6 +587,9 @@ impl Drop for Tracked {
         self.finish(false);
     }
 }
+
+/// Attempts to record a download's progress (250 ms doubling to 5 s between them: ~25 s).
+const RECORD_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Clone)]
 enum Progress {
