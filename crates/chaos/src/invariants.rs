@@ -509,7 +509,33 @@ pub async fn check(
     }
     out.push(c);
 
-    // 10. Dead letters: none (each would be an event a retry might have fixed; the operator's
+    // 10. Every download and every parcel delivery reached the order: its lines of that kind
+    //     are delivered.
+    let mut c = Check {
+        name: "downloads and parcel deliveries reached the order's lines",
+        checked: record.downloads.len() + record.shipments.len(),
+        violations: Vec::new(),
+    };
+    for (orders, kind) in [(&record.downloads, "digital"), (&record.shipments, "physical")] {
+        for order in orders {
+            let Ok(id) = Uuid::parse_str(order) else { continue };
+            let open: i64 = sqlx::query_scalar(
+                "select count(*) from orders.order_lines where order_id = $1 and kind = $2 and delivered_at is null",
+            )
+            .bind(id)
+            .bind(kind)
+            .fetch_one(su)
+            .await
+            .unwrap_or(-1);
+            if open != 0 {
+                c.violations
+                    .push(format!("{kind} line not delivered — {}", story(su, id).await));
+            }
+        }
+    }
+    out.push(c);
+
+    // 11. Dead letters: none (each would be an event a retry might have fixed; the operator's
     //     replay is how one is fixed).
     let mut c = Check {
         name: "nothing in dead letters",

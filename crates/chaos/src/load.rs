@@ -43,8 +43,10 @@ pub struct Record {
     pub retried: BTreeMap<String, u64>,
     /// Refunds an operator asked for and ordo accepted: (order id, amount).
     pub refunds: Vec<(String, i64)>,
-    pub shipments: u64,
-    pub downloads: u64,
+    /// Orders whose parcel was shipped and marked delivered.
+    pub shipments: Vec<String>,
+    /// Orders whose file was downloaded whole.
+    pub downloads: Vec<String>,
     /// Download links that did not serve the file: (order, status).
     pub download_failures: Vec<(String, u16)>,
 }
@@ -356,7 +358,7 @@ impl Api {
             )
             .await?;
             if let Ok(mut r) = self.record.lock() {
-                r.shipments += 1;
+                r.shipments.push(id.to_owned());
             }
         }
         if let Some(share) = refund {
@@ -405,7 +407,7 @@ impl Api {
                 Ok(r) if r.status().is_success() => {
                     if r.bytes().await.is_ok() {
                         if let Ok(mut rec) = self.record.lock() {
-                            rec.downloads += 1;
+                            rec.downloads.push(id.to_owned());
                         }
                         return Ok(());
                     }

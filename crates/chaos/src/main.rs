@@ -146,6 +146,17 @@ async fn run() -> Result<bool, String> {
         checked: record.completed.len() + record.abandoned_paid.len() + record.gave_up.len(),
         violations: record.gave_up.iter().map(|(step, e)| format!("{step}: {e}")).collect(),
     });
+    // A failure the system expects (a replica gone, the database restarting) is a 503 to retry;
+    // a 500 says something was not handled.
+    let internal = record.retried.get("HTTP 500").copied().unwrap_or(0);
+    checks.push(invariants::Check {
+        name: "no 500 (internal error) answered to a client",
+        checked: usize::try_from(record.retried.values().sum::<u64>()).unwrap_or(0),
+        violations: (internal > 0)
+            .then(|| format!("{internal} answers were 500: see `internal error` in target/chaos/logs"))
+            .into_iter()
+            .collect(),
+    });
     let republished = invariants::republished(&su).await;
     let report = report(
         &done,
@@ -259,7 +270,7 @@ fn report(
         ),
         (
             "shipments / downloads".into(),
-            format!("{} / {}", record.shipments, record.downloads),
+            format!("{} / {}", record.shipments.len(), record.downloads.len()),
         ),
         ("client attempts retried".into(), retried.to_string()),
         ("client requests given up".into(), record.gave_up.len().to_string()),
