@@ -6,8 +6,8 @@
 //! replicas) and two replicas of every service, seeds a shop, and runs customers checking out
 //! (some never completing after paying), operators shipping and refunding, customers
 //! downloading — while `driver` kills, freezes and restarts things. Afterwards it waits for
-//! everything to drain and checks `invariants`, printing both tables; the exit code is 1 when an
-//! invariant fails. Logs: `target/chaos/logs/`; report: `target/chaos/report.json`.
+//! everything to drain (`settle`) and checks `invariants`, printing both tables; the exit code
+//! is 1 when an invariant fails. Logs: `target/chaos/logs/`; report: `target/chaos/report.json`.
 //!
 //! `ORDO_CHAOS_SECS` (default 150) is the length of the run, `ORDO_CHAOS_KILL_EVERY` (10) the
 //! seconds between replica kills, `ORDO_CHAOS_WORKERS` (6) the customers at once,
@@ -18,6 +18,7 @@
 mod driver;
 mod invariants;
 mod load;
+mod settle;
 mod stack;
 
 use load::{Api, Catalog};
@@ -122,8 +123,8 @@ async fn run() -> Result<bool, String> {
         .await
         .map_err(|e| format!("connecting to check: {e}"))?;
     // Measured from the end of the chaos (the customers finish the checkouts they began).
-    let drained = invariants::drain(&su, &stack.emulator, chaos_over, Duration::from_secs(60)).await;
-    let stripe = invariants::stripe(&stack.emulator).await;
+    let drained = settle::drain(&su, &stack.emulator, chaos_over, Duration::from_secs(60)).await;
+    let stripe = settle::stripe(&stack.emulator).await;
     let record = api
         .record
         .lock()
@@ -157,7 +158,7 @@ async fn run() -> Result<bool, String> {
             .into_iter()
             .collect(),
     });
-    let republished = invariants::republished(&su).await;
+    let republished = settle::republished(&su).await;
     let report = report(
         &done,
         &record,
@@ -235,7 +236,7 @@ async fn operator(
 fn report(
     done: &driver::Done,
     record: &load::Record,
-    stripe: &invariants::Stripe,
+    stripe: &settle::Stripe,
     checks: &[invariants::Check],
     drained: Option<Duration>,
     republished: i64,
