@@ -63,7 +63,7 @@ impl<H: Handler> Consumer<H> {
         match stream.consumer_info(&self.spec.name).await {
             Ok(info) if info.num_pending > 0 => return Ok(LostCheck::Deferred),
             Ok(_) => {}
-            // Not created yet: nothing was delivered, so nothing can be told apart yet.
+            // NATS unreachable, or the consumer not created yet: the next round tries again.
             Err(e) => return Err(BusError::js(e)),
         }
         let prefix = self.spec.context.subjects().trim_end_matches('>');

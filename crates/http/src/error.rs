@@ -142,12 +142,11 @@ impl ApiError {
         Self::build(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
     }
 
-    /// A database error at the HTTP edge: busy pool → 503 `database_busy`; a deadlock or serialization failure
-    /// (the transaction was rolled back, nothing happened; a retry with the same Idempotency-Key
-    /// runs it again) → 503 `database_conflict` with `Retry-After: 1`; anything else → 500.
-    /// A database failure as the caller sees it: 503 with `Retry-After` for what a retry can
-    /// fix (pool exhausted, deadlock or serialization conflict, connection lost to a restart or
-    /// failover — the transaction rolled back), 500 for the rest.
+    /// A database error at the HTTP edge: busy pool → 503 `database_busy`; a deadlock or
+    /// serialization failure → 503 `database_conflict`; the connection lost to a restart or
+    /// failover → 503 `database_unavailable` (the last two with `Retry-After: 1`: the transaction
+    /// rolled back, nothing happened, and a retry with the same Idempotency-Key runs it again);
+    /// anything else → 500.
     pub fn database(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut => Self::unavailable("database_busy"),

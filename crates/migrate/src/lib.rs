@@ -164,9 +164,9 @@ pub fn replace_user(url: &str, user: &str) -> String {
 pub fn plan() -> Vec<(ServiceSchema, String, String)> {
     let mut out = Vec::new();
     for s in SERVICES {
+        let others: Vec<&str> = SERVICES.iter().map(|o| o.role).filter(|r| *r != s.role).collect();
         for folder in ["common", s.folder] {
             for (f, name, sql) in EMBEDDED.iter().filter(|(f, _, _)| *f == folder) {
-                let others: Vec<&str> = SERVICES.iter().map(|o| o.role).filter(|r| *r != s.role).collect();
                 let sql = sql
                     .replace("__SCHEMA__", s.schema)
                     .replace("__ROLE__", s.role)
